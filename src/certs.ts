@@ -1,0 +1,103 @@
+// Development / self-managed certificates: a CA and a serving certificate for the
+// webhook's names. Keys come from node:crypto (native, fast); X.509 from node-forge.
+import { createPrivateKey, generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import forge from 'node-forge';
+
+export interface CertBundle {
+  caCert: string;
+  caKey: string;
+  cert: string;
+  key: string;
+}
+
+export const CERT_FILES = { caCert: 'ca.crt', caKey: 'ca.key', cert: 'tls.crt', key: 'tls.key' } as const;
+
+export function serviceDnsNames(service: string, namespace: string): string[] {
+  return [service, `${service}.${namespace}`, `${service}.${namespace}.svc`, `${service}.${namespace}.svc.cluster.local`];
+}
+
+function rsaKey(): { pem: string; forgeKey: forge.pki.rsa.PrivateKey; publicKey: forge.pki.rsa.PublicKey } {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+  const forgeKey = forge.pki.privateKeyFromPem(privateKey);
+  return { pem: privateKey, forgeKey, publicKey: forge.pki.setRsaPublicKey(forgeKey.n, forgeKey.e) };
+}
+
+function newCert(publicKey: forge.pki.rsa.PublicKey, days: number): forge.pki.Certificate {
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = publicKey;
+  // Positive serial: a leading 0x00-0x7f byte keeps the DER integer non-negative.
+  cert.serialNumber = '01' + randomBytes(15).toString('hex');
+  cert.validity.notBefore = new Date(Date.now() - 5 * 60 * 1000);
+  cert.validity.notAfter = new Date(Date.now() + days * 86400 * 1000);
+  return cert;
+}
+
+export function generateCA(days = 3650): { cert: string; key: string } {
+  const key = rsaKey();
+  const cert = newCert(key.publicKey, days);
+  const subject = [{ name: 'commonName', value: 'podhooks CA' }, { name: 'organizationName', value: 'podhooks' }];
+  cert.setSubject(subject);
+  cert.setIssuer(subject);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: true, critical: true },
+    { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
+    { name: 'subjectKeyIdentifier' },
+  ]);
+  cert.sign(key.forgeKey, forge.md.sha256.create());
+  return { cert: forge.pki.certificateToPem(cert), key: key.pem };
+}
+
+export function generateServingCert(ca: { cert: string; key: string }, dnsNames: string[], ips: string[], days = 365): { cert: string; key: string } {
+  const caCert = forge.pki.certificateFromPem(ca.cert);
+  const caKey = forge.pki.privateKeyFromPem(ca.key);
+  const key = rsaKey();
+  const cert = newCert(key.publicKey, days);
+  cert.setSubject([{ name: 'commonName', value: dnsNames[0] ?? ips[0] ?? 'podhooks' }]);
+  cert.setIssuer(caCert.subject.attributes);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'extKeyUsage', serverAuth: true },
+    { name: 'subjectAltName', altNames: [...dnsNames.map((value) => ({ type: 2, value })), ...ips.map((ip) => ({ type: 7, ip }))] },
+    { name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
+  ]);
+  cert.sign(caKey, forge.md.sha256.create());
+  return { cert: forge.pki.certificateToPem(cert), key: key.pem };
+}
+
+export function generateBundle(dnsNames: string[], ips: string[], days = 365): CertBundle {
+  const ca = generateCA();
+  const serving = generateServingCert(ca, dnsNames, ips, days);
+  return { caCert: ca.cert, caKey: ca.key, cert: serving.cert, key: serving.key };
+}
+
+/** Writes atomically (temp file + rename) so a watching server never reads half a file. */
+export function writeBundle(dir: string, bundle: CertBundle): void {
+  mkdirSync(dir, { recursive: true });
+  for (const [field, file] of Object.entries(CERT_FILES)) {
+    const target = join(dir, file);
+    writeFileSync(`${target}.tmp`, bundle[field as keyof CertBundle], { mode: file.endsWith('.key') ? 0o600 : 0o644 });
+    renameSync(`${target}.tmp`, target);
+  }
+}
+
+/** Loads tls.crt/tls.key from dir, generating a dev CA + serving cert first if absent. */
+export function ensureServingCert(dir: string, dnsNames: string[], ips: string[]): { cert: string; key: string; generated: boolean } {
+  const certPath = join(dir, CERT_FILES.cert);
+  const keyPath = join(dir, CERT_FILES.key);
+  let generated = false;
+  if (!existsSync(certPath) || !existsSync(keyPath)) {
+    writeBundle(dir, generateBundle(dnsNames, ips));
+    generated = true;
+  }
+  return { cert: readFileSync(certPath, 'utf8'), key: readFileSync(keyPath, 'utf8'), generated };
+}
+
+/** Throws with a specific message unless cert and key form a usable pair. */
+export function checkPair(cert: string, key: string): X509Certificate {
+  const x509 = new X509Certificate(cert);
+  if (!x509.checkPrivateKey(createPrivateKey(key))) throw new Error('tls.key does not match tls.crt');
+  return x509;
+}

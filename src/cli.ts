@@ -1,0 +1,154 @@
+// The podhooks command line: serve, and the offline tools that share the webhook's code.
+import { readFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import type { V1Pod } from '@kubernetes/client-node';
+import { loadConfig, type Config } from './config';
+import { createLogger } from './log';
+import { injectPod } from './mutate/inject';
+import { startServer } from './server';
+import { evaluate, exemption } from './validate/policy';
+import { InputError, parseDocuments, podSlots, toYaml } from './workloads';
+import { generateBundle, serviceDnsNames, writeBundle } from './certs';
+
+/** Exit codes: 0 ok, 1 policy denial / violations, 2 unusable input or usage error. */
+export class ExitError extends Error {
+  constructor(
+    message: string,
+    readonly code: number,
+  ) {
+    super(message);
+  }
+}
+
+function readInput(file: string): { text: string; source: string } {
+  if (file === '-') return { text: readFileSync(0, 'utf8'), source: 'stdin' };
+  try {
+    return { text: readFileSync(file, 'utf8'), source: file };
+  } catch (err) {
+    throw new ExitError(`cannot read ${file}: ${(err as Error).message}`, 2);
+  }
+}
+
+function withConfigOption(cmd: Command): Command {
+  return cmd.option('-c, --config <file>', 'podhooks config file (YAML); built-in defaults when omitted');
+}
+
+function parseLabels(values: string[]): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const v of values) {
+    const eq = v.indexOf('=');
+    if (eq <= 0) throw new ExitError(`--namespace-label ${JSON.stringify(v)}: expected key=value`, 2);
+    labels[v.slice(0, eq)] = v.slice(eq + 1);
+  }
+  return labels;
+}
+
+function injectCommand(opts: { file: string; config?: string; nativeSidecars: string }, config: Config): string {
+  const { text, source } = readInput(opts.file);
+  const docs = parseDocuments(text, source);
+  const problems: string[] = [];
+  for (const slot of podSlots(docs, source)) {
+    const native = opts.nativeSidecars === 'auto' ? config.injection.nativeSidecars !== 'false' : opts.nativeSidecars === 'true';
+    const result = injectPod(slot.pod, { config, nativeSidecars: native, namespace: slot.namespace });
+    if (result.errors.length) problems.push(`${slot.where}: ${result.errors.join('; ')}`);
+    else if (result.changed) slot.replace(result.pod);
+  }
+  if (problems.length) throw new ExitError(`not injected:\n  ${problems.join('\n  ')}`, 2);
+  return toYaml(docs);
+}
+
+function validateCommand(opts: { file: string; namespaceLabel: string[]; output: string }, config: Config): { out: string; denied: boolean } {
+  const { text, source } = readInput(opts.file);
+  const namespaceLabels = parseLabels(opts.namespaceLabel);
+  const rows: { where: string; rule: string; action: string; field: string; message: string }[] = [];
+  for (const slot of podSlots(parseDocuments(text, source), source)) {
+    const pod = slot.pod as V1Pod;
+    if (exemption(pod, slot.namespace, config)) continue;
+    for (const f of evaluate({ pod, namespace: slot.namespace, namespaceLabels, config })) rows.push({ where: slot.where, ...f });
+  }
+  const denied = rows.some((r) => r.action === 'deny');
+  if (opts.output === 'json') return { out: JSON.stringify({ denied, findings: rows }, null, 2) + '\n', denied };
+  const out = rows.length ? rows.map((r) => `${r.action.toUpperCase()}\t${r.where}\t${r.rule}\t${r.field}\t${r.message}`).join('\n') + '\n' : 'no policy violations\n';
+  return { out, denied };
+}
+
+export function buildProgram(): Command {
+  const program = new Command('podhooks')
+    .description('Kubernetes admission webhooks for lifecycle hooks, live hook logs, JVM debug access and sandboxed-runtime policy')
+    .showHelpAfterError()
+    .exitOverride();
+
+  withConfigOption(program.command('serve'))
+    .description('run the HTTPS admission server (POST /mutate, /validate; GET /healthz, /readyz) and the metrics server')
+    .option('--port <port>', 'HTTPS port (overrides server.port)', (v) => Number(v))
+    .option('--address <address>', 'listen address (overrides server.address)')
+    .option('--metrics-port <port>', 'metrics port (overrides server.metricsPort)', (v) => Number(v))
+    .option('--cert-dir <dir>', 'directory with tls.crt/tls.key (overrides server.certDir)')
+    .action(async (opts) => {
+      const config = loadConfig(opts.config);
+      if (opts.port !== undefined) config.server.port = opts.port;
+      if (opts.address !== undefined) config.server.address = opts.address;
+      if (opts.metricsPort !== undefined) config.server.metricsPort = opts.metricsPort;
+      if (opts.certDir !== undefined) config.server.certDir = opts.certDir;
+      const logger = createLogger(config.logLevel);
+      const running = await startServer(config, logger);
+      const stop = (signal: string) => {
+        logger.info({ signal }, 'signal received');
+        running.shutdown().then(() => {
+          logger.flush();
+          process.exit(0);
+        });
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+
+  withConfigOption(program.command('inject'))
+    .description('inject offline, like the webhook would (Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, List; YAML or JSON, multi-document); prints YAML')
+    .requiredOption('-f, --file <file>', 'input file, or - for stdin')
+    .addOption(new Option('--native-sidecars <mode>', 'sidecar style; auto follows injection.nativeSidecars (offline: native)').choices(['auto', 'true', 'false']).default('auto'))
+    .action((opts) => {
+      process.stdout.write(injectCommand(opts, loadConfig(opts.config)));
+    });
+
+  withConfigOption(program.command('validate'))
+    .description('check manifests against the validating policy offline; exit 1 when a rule denies, 2 on unusable input')
+    .requiredOption('-f, --file <file>', 'input file, or - for stdin')
+    .option('--namespace-label <key=value>', 'a label of the target namespace (repeatable), e.g. podhooks.io/debug=allowed', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+    .action((opts) => {
+      const { out, denied } = validateCommand(opts, loadConfig(opts.config));
+      process.stdout.write(out);
+      if (denied) throw new ExitError('a policy rule denies at least one pod', 1);
+    });
+
+  withConfigOption(program.command('certs'))
+    .description('generate a CA and a serving certificate for the webhook service')
+    .option('--out-dir <dir>', 'where to write ca.crt, ca.key, tls.crt, tls.key (default: server.certDir)')
+    .option('--days <days>', 'serving certificate lifetime in days', (v) => Number(v), 365)
+    .action((opts) => {
+      const config = loadConfig(opts.config);
+      const dir = opts.outDir ?? config.server.certDir;
+      const names = serviceDnsNames(config.serviceName, config.namespace);
+      writeBundle(dir, generateBundle(['localhost', ...names], ['127.0.0.1', '::1'], opts.days));
+      process.stdout.write(`wrote ca.crt, ca.key, tls.crt, tls.key to ${dir} for ${names.join(', ')}\n`);
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number; message: string };
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') process.exit(0);
+    if (e.code?.startsWith('commander.')) process.exit(2);
+    const code = err instanceof ExitError ? err.code : 2;
+    const name = (err as Error).constructor?.name;
+    const known = err instanceof ExitError || err instanceof InputError || name === 'ConfigError' || name === 'ClusterError';
+    process.stderr.write(`podhooks: ${known ? e.message : (err as Error).stack ?? e.message}\n`);
+    process.exit(code);
+  }
+}

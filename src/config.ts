@@ -1,0 +1,159 @@
+// One YAML file configures podhooks; every field has a default so `podhooks serve` runs
+// with no file at all. Errors name the field path, the bad value and what is allowed.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+const action = z.enum(['deny', 'warn', 'audit', 'off']);
+export type Action = z.infer<typeof action>;
+
+const quantity = z.string().regex(/^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|k|M|G)?$/, 'a Kubernetes quantity such as 100m or 64Mi');
+const resources = z.strictObject({
+  requests: z.strictObject({ cpu: quantity, memory: quantity }),
+  limits: z.strictObject({ cpu: quantity, memory: quantity }),
+});
+
+export const configSchema = z.strictObject({
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** The namespace podhooks itself runs in; its pods are never mutated or validated. */
+  namespace: z.string().default('podhooks'),
+  serviceName: z.string().default('podhooks'),
+  server: z
+    .strictObject({
+      address: z.string().default('0.0.0.0'),
+      port: z.number().int().min(0).max(65535).default(8443),
+      metricsAddress: z.string().default('0.0.0.0'),
+      metricsPort: z.number().int().min(0).max(65535).default(9090),
+      certDir: z.string().default('certs'),
+      /** Largest AdmissionReview accepted. The apiserver caps objects at ~3 MiB; pods are KBs. */
+      bodyLimitBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+      certReloadIntervalMs: z.number().int().min(100).default(2000),
+      /** Seconds /readyz reports 503 before the listener closes (lets endpoints drain). */
+      shutdownDelaySeconds: z.number().min(0).max(300).optional(),
+      shutdownGraceSeconds: z.number().min(0).max(600).default(25),
+    })
+    .prefault({}),
+  injection: z
+    .strictObject({
+      excludedNamespaces: z.array(z.string()).default(['kube-system', 'kube-public', 'kube-node-lease']),
+      /** What a bad podhooks.io/* annotation does: deny the pod, or allow it un-injected with a warning. */
+      invalidAnnotations: z.enum(['deny', 'warn']).default('deny'),
+      nativeSidecars: z.enum(['auto', 'true', 'false']).default('auto'),
+      toolsImage: z.string().default('ghcr.io/podhooks/tools:0.1.0'),
+      toolsImagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent'),
+      preOnlineTimeoutSeconds: z.number().int().min(1).max(86400).default(300),
+      resources: resources.default({
+        requests: { cpu: '10m', memory: '16Mi' },
+        limits: { cpu: '200m', memory: '64Mi' },
+      }),
+      runAsUser: z.number().int().min(1).default(65532),
+    })
+    .prefault({}),
+  registry: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      timeoutMs: z.number().int().min(100).max(60000).default(3000),
+      cacheSize: z.number().int().min(0).default(1000),
+      /** Registries reached over plain HTTP (host:port), e.g. a local test registry. */
+      insecureRegistries: z.array(z.string()).default([]),
+    })
+    .prefault({}),
+  debug: z
+    .strictObject({
+      namespaceLabel: z.string().default('podhooks.io/debug=allowed'),
+      defaultPort: z.number().int().min(1).max(65535).default(5005),
+      /** Loopback port the JVM's JDWP agent listens on; socat forwards the debug port to it. */
+      jvmPort: z.number().int().min(1).max(65535).default(15005),
+      socatImage: z.string().optional(),
+    })
+    .prefault({}),
+  authz: z
+    .strictObject({
+      url: z.string().default('http://authz.podhooks.svc:8080/v1/registrations'),
+      namespaceDefault: z.array(z.string()).default([]),
+      whitelistPorts: z.array(z.number().int().min(1).max(65535)).default([8080, 8081, 9090, 9100, 15020]),
+      timeoutMs: z.number().int().min(100).default(2000),
+      maxAttempts: z.number().int().min(1).max(50).default(6),
+      baseBackoffMs: z.number().int().min(10).default(200),
+      maxBackoffMs: z.number().int().min(10).default(10000),
+      deadlineSeconds: z.number().int().min(1).default(120),
+      failMode: z.enum(['closed', 'open']).default('closed'),
+      /** Pods per second per (namespace, app) allowed to reach the service, cluster-wide. */
+      ratePerApp: z.number().positive().default(5),
+      burstPerApp: z.number().int().min(1).default(5),
+      /** Webhook replicas: each replica paces at ratePerApp / replicas. */
+      replicas: z.number().int().min(1).default(1),
+      maxTrackedApps: z.number().int().min(1).default(10000),
+    })
+    .prefault({}),
+  validation: z
+    .strictObject({
+      sandboxRuntimeClasses: z.array(z.string()).default(['kata*', 'gvisor', 'runsc']),
+      rules: z.record(z.string(), action).default({}),
+      exemptNamespaces: z.array(z.string()).default([]),
+      /** Pods carrying any of these label=value pairs are not evaluated. */
+      exemptLabels: z.record(z.string(), z.string()).default({}),
+      procMountAllowlist: z.array(z.string()).default(['/proc/cpuinfo', '/proc/meminfo', '/proc/stat', '/proc/uptime']),
+      placement: z
+        .strictObject({
+          enabled: z.boolean().default(false),
+          label: z.string().default('podhooks.io/workload'),
+          offlineValues: z.array(z.string()).default(['offline', 'batch']),
+          onlineValues: z.array(z.string()).default(['online']),
+          sandboxRuntimeClass: z.string().default('kata'),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  kubernetes: z
+    .strictObject({
+      /** auto: use a kubeconfig or in-cluster service account when one is found. */
+      enabled: z.enum(['auto', 'true', 'false']).default('auto'),
+      kubeconfig: z.string().optional(),
+      /** Bound on any API call made while an admission request waits. */
+      apiTimeoutMs: z.number().int().min(50).default(1000),
+      eventQueueSize: z.number().int().min(1).default(1000),
+    })
+    .prefault({}),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {}
+
+function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
+  const path = issue.path.length ? issue.path.join('.') : '(top level)';
+  let value: unknown = input;
+  for (const key of issue.path) value = value && typeof value === 'object' ? (value as Record<PropertyKey, unknown>)[key] : undefined;
+  if (issue.code === 'unrecognized_keys') {
+    return `${path}: unknown field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}; check the spelling against the README's configuration reference`;
+  }
+  const shown = value === undefined ? '' : ` (got ${JSON.stringify(value)})`;
+  return `${path}: ${issue.message}${shown}`;
+}
+
+export function parseConfig(input: unknown, source = 'config'): Config {
+  const result = configSchema.safeParse(input ?? {});
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  - ${describeIssue(i, input)}`);
+    throw new ConfigError(`invalid ${source}:\n${lines.join('\n')}`);
+  }
+  return result.data;
+}
+
+export function loadConfig(path?: string): Config {
+  if (!path) return parseConfig({}, 'built-in defaults');
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${path}: ${(err as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`config file ${path} is not valid YAML: ${(err as Error).message}`);
+  }
+  return parseConfig(doc, `config file ${path}`);
+}

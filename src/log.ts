@@ -1,0 +1,12 @@
+// Structured logs. The destination is asynchronous so a slow stdout never stalls the
+// admission hot path; it is flushed on shutdown.
+import pino, { type Logger } from 'pino';
+
+export type { Logger };
+
+export function createLogger(level: string, sync = false): Logger {
+  const destination = pino.destination({ dest: 1, sync, minLength: sync ? 0 : 4096 });
+  return pino({ level, base: { app: 'podhooks' }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
+}
+
+export const silentLogger: Logger = pino({ level: 'silent' });

@@ -1,0 +1,57 @@
+// Prometheus metrics, one registry per server instance (tests run several in a process).
+import { Counter, Histogram, Registry, collectDefaultMetrics, Gauge } from 'prom-client';
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({
+    name: 'podhooks_admission_requests_total',
+    help: 'AdmissionReview requests answered, by webhook and decision (allowed, patched, denied, warned, error).',
+    labelNames: ['webhook', 'decision'] as const,
+    registers: [this.registry],
+  });
+  readonly duration = new Histogram({
+    name: 'podhooks_admission_duration_seconds',
+    help: 'Time from the full request body to the answer written, by webhook and decision.',
+    labelNames: ['webhook', 'decision'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly badRequests = new Counter({
+    name: 'podhooks_bad_requests_total',
+    help: 'Requests answered with an HTTP 4xx (malformed review, body too large, wrong content type, unknown path).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly violations = new Counter({
+    name: 'podhooks_policy_violations_total',
+    help: 'Policy findings by rule and enforcement action (deny, warn, audit); dry-run requests included.',
+    labelNames: ['rule', 'action'] as const,
+    registers: [this.registry],
+  });
+  readonly eventsDropped = new Counter({
+    name: 'podhooks_events_dropped_total',
+    help: 'Kubernetes Events not emitted because the bounded queue was full or the API failed.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly eventsEmitted = new Counter({
+    name: 'podhooks_events_emitted_total',
+    help: 'Kubernetes Events created for denials and warnings.',
+    registers: [this.registry],
+  });
+  readonly certReloads = new Counter({
+    name: 'podhooks_certificate_reloads_total',
+    help: 'Serving certificate reloads, by result.',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly certExpiry = new Gauge({
+    name: 'podhooks_certificate_expiry_timestamp_seconds',
+    help: 'notAfter of the serving certificate in use.',
+    registers: [this.registry],
+  });
+
+  constructor(withDefaults = true) {
+    if (withDefaults) collectDefaultMetrics({ register: this.registry, prefix: 'podhooks_' });
+  }
+}

@@ -1,0 +1,132 @@
+// A copy-on-write working copy of a pod. Capabilities add containers, volumes and
+// container changes only through it, so (a) the caller's pod is never mutated and
+// fast-json-patch `compare` can skip untouched subtrees by reference, and (b) every
+// change is recorded in the podhooks.io/status annotation, which `uninject` reverses.
+import type { V1Container, V1EnvVar, V1Pod, V1Probe, V1Volume } from '@kubernetes/client-node';
+import { A } from './annotations';
+
+/** What podhooks changed in one of the user's containers. */
+export interface ContainerRecord {
+  /** Entries prepended to `command`; `hadCommand` false means the spec had no command. */
+  commandPrefix?: number;
+  hadCommand?: boolean;
+  /** The image ENTRYPOINT(+CMD) podhooks put into `command`, reused on re-injection. */
+  imageCommand?: string[];
+  env?: string[];
+  /** Original values of env vars podhooks modified (null: the var did not exist). */
+  envOriginal?: Record<string, string | null>;
+  mounts?: string[];
+  /** Original probes podhooks replaced (null: the container had none). */
+  readinessProbe?: V1Probe | null;
+  livenessProbe?: V1Probe | null;
+}
+
+export interface InjectionStatus {
+  version: 1;
+  initContainers: string[];
+  containers: string[];
+  volumes: string[];
+  annotations: string[];
+  changed: Record<string, ContainerRecord>;
+}
+
+export type Placement = 'first' | 'before-user' | 'last';
+
+export class PodDraft {
+  readonly pod: V1Pod;
+  readonly status: InjectionStatus = { version: 1, initContainers: [], containers: [], volumes: [], annotations: [], changed: {} };
+  private readonly containerNames: Set<string>;
+  private readonly volumeNames: Set<string>;
+  /** How many podhooks init containers sit in front of the user's own. */
+  private frontInits = 0;
+
+  constructor(base: V1Pod) {
+    const spec = base.spec!;
+    this.pod = {
+      ...base,
+      metadata: { ...base.metadata, annotations: { ...base.metadata?.annotations } },
+      spec: {
+        ...spec,
+        containers: [...spec.containers],
+        initContainers: [...(spec.initContainers ?? [])],
+        volumes: [...(spec.volumes ?? [])],
+      },
+    };
+    this.containerNames = new Set([...spec.containers, ...(spec.initContainers ?? []), ...(spec.ephemeralContainers ?? [])].map((c) => c.name));
+    this.volumeNames = new Set((spec.volumes ?? []).map((v) => v.name));
+  }
+
+  private unique(base: string, taken: Set<string>): string {
+    let name = base;
+    for (let i = 2; taken.has(name); i++) name = `${base}-${i}`;
+    taken.add(name);
+    return name;
+  }
+
+  addVolume(base: string, volume: Omit<V1Volume, 'name'>): string {
+    const name = this.unique(base, this.volumeNames);
+    this.pod.spec!.volumes!.push({ name, ...volume });
+    this.status.volumes.push(name);
+    return name;
+  }
+
+  /** Adds an init container (or, with restartPolicy Always, a native sidecar). */
+  addInitContainer(base: string, container: Omit<V1Container, 'name'>, placement: Placement): string {
+    const name = this.unique(base, this.containerNames);
+    const inits = this.pod.spec!.initContainers!;
+    const entry = { name, ...container };
+    if (placement === 'last') inits.push(entry);
+    else if (placement === 'first') {
+      inits.unshift(entry);
+      this.frontInits++;
+    } else inits.splice(this.frontInits++, 0, entry);
+    this.status.initContainers.push(name);
+    return name;
+  }
+
+  addContainer(base: string, container: Omit<V1Container, 'name'>): string {
+    const name = this.unique(base, this.containerNames);
+    this.pod.spec!.containers.push({ name, ...container });
+    this.status.containers.push(name);
+    return name;
+  }
+
+  /** A sidecar: native (init container that keeps running) or classic (extra container). */
+  addSidecar(base: string, container: Omit<V1Container, 'name'>, native: boolean, placement: Placement = 'before-user'): string {
+    return native ? this.addInitContainer(base, { ...container, restartPolicy: 'Always' }, placement) : this.addContainer(base, container);
+  }
+
+  /** Replaces one of the user's app containers by `fn(copy)`; the record notes what changed. */
+  updateContainer(name: string, fn: (c: V1Container, record: ContainerRecord) => V1Container): void {
+    const containers = this.pod.spec!.containers;
+    const i = containers.findIndex((c) => c.name === name);
+    if (i < 0) throw new Error(`container ${name} not found`);
+    const record = (this.status.changed[name] ??= {});
+    containers[i] = fn({ ...containers[i] }, record);
+  }
+
+  setAnnotation(key: string, value: string): void {
+    this.pod.metadata!.annotations![key] = value;
+    if (!this.status.annotations.includes(key)) this.status.annotations.push(key);
+  }
+
+  /** The finished pod, with the status annotation; empty arrays the user did not have are dropped. */
+  finish(base: V1Pod): V1Pod {
+    const spec = this.pod.spec!;
+    if (!base.spec!.initContainers && spec.initContainers!.length === 0) delete spec.initContainers;
+    if (!base.spec!.volumes && spec.volumes!.length === 0) delete spec.volumes;
+    this.pod.metadata!.annotations![A.status] = JSON.stringify(this.status);
+    return this.pod;
+  }
+}
+
+export function addEnv(c: V1Container, record: ContainerRecord, vars: V1EnvVar[]): void {
+  const names = new Set(vars.map((v) => v.name));
+  c.env = [...(c.env ?? []).filter((e) => !names.has(e.name)), ...vars];
+  record.env = [...(record.env ?? []), ...vars.map((v) => v.name)];
+}
+
+export function addMounts(c: V1Container, record: ContainerRecord, mounts: { name: string; mountPath: string; readOnly?: boolean }[]): void {
+  c.volumeMounts = [...(c.volumeMounts ?? []), ...mounts];
+  record.mounts = [...(record.mounts ?? []), ...mounts.map((m) => m.name)];
+}

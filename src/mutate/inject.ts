@@ -1,0 +1,167 @@
+// Injection as a pure function of (pod, options): undo any previous injection, parse the
+// annotations, then let each capability add what it needs through a PodDraft. The HTTP
+// handler and the `inject` CLI both call this; neither builds patches by hand.
+import type { V1Pod } from '@kubernetes/client-node';
+import type { Config } from '../config';
+import { A, formatAnnotationError, parseAnnotations, type HookSpec, type ParsedAnnotations } from './annotations';
+import { PodDraft, type InjectionStatus } from './draft';
+import { IMAGE_BIN, injectedContainerBase, NAMES, POD_BIN } from './layout';
+import { addLogStreamer } from './logstream';
+import { addPreOnline, PRE_ONLINE_LOG } from './preonline';
+import { preStartLogFile, wrapEntrypoint } from './prestart';
+import { ProbeError } from './probes';
+import { StatusError, uninject } from './uninject';
+
+export interface ImageLookup {
+  container: string;
+  image: string;
+  /** With spec.args the image CMD is replaced, so only the ENTRYPOINT is wanted. */
+  hasArgs: boolean;
+}
+
+export interface PreparedPod {
+  original: V1Pod;
+  /** The pod without any previous podhooks injection. */
+  base: V1Pod;
+  parsed?: ParsedAnnotations;
+  previous?: InjectionStatus;
+  /** Why nothing is injected (excluded namespace, opt-out, no hooks requested). */
+  skip?: string;
+  errors: string[];
+  /** preStart containers with no command and no entrypoint annotation: ask the registry. */
+  imageLookups: ImageLookup[];
+}
+
+export interface InjectOptions {
+  config: Config;
+  nativeSidecars: boolean;
+  namespace?: string;
+  /** ENTRYPOINT(+CMD) per container, from the registry, for `imageLookups`. */
+  imageCommands?: Record<string, string[]>;
+  /** Milliseconds the authorization client waits before its first call (per-app pacing). */
+  authzStartOffsetMs?: number;
+}
+
+export interface InjectResult {
+  pod: V1Pod;
+  changed: boolean;
+  skip?: string;
+  errors: string[];
+  warnings: string[];
+}
+
+export function preparePod(pod: V1Pod, config: Config, namespace = pod.metadata?.namespace): PreparedPod {
+  const prepared: PreparedPod = { original: pod, base: pod, errors: [], imageLookups: [] };
+  if (!pod?.spec || !Array.isArray(pod.spec.containers) || pod.spec.containers.length === 0) {
+    prepared.errors.push('spec.containers is missing or empty; a pod needs at least one container');
+    return prepared;
+  }
+  if (namespace && (namespace === config.namespace || config.injection.excludedNamespaces.includes(namespace))) {
+    prepared.skip = `namespace ${namespace} is excluded from injection`;
+    return prepared;
+  }
+  try {
+    const undone = uninject(pod);
+    prepared.base = undone.pod;
+    prepared.previous = undone.status;
+  } catch (err) {
+    if (err instanceof StatusError) prepared.errors.push(err.message);
+    else throw err;
+    return prepared;
+  }
+  const parsed = parseAnnotations(prepared.base, {
+    preOnlineTimeoutSeconds: config.injection.preOnlineTimeoutSeconds,
+    debugPort: config.debug.defaultPort,
+    authzByDefault: namespace !== undefined && config.authz.namespaceDefault.includes(namespace),
+  });
+  prepared.parsed = parsed;
+  prepared.errors.push(...parsed.errors.map(formatAnnotationError));
+  if (parsed.spec.inject === false) prepared.skip = `${A.inject} is "false"`;
+  else if (!parsed.wantsInjection) prepared.skip = 'no podhooks hook, debug or authz annotation';
+  if (prepared.skip || prepared.errors.length) return prepared;
+
+  if (parsed.spec.preStart !== undefined) {
+    for (const name of parsed.spec.containers) {
+      const c = prepared.base.spec!.containers.find((x) => x.name === name)!;
+      if (c.command?.length || parsed.spec.entrypoints[name]) continue;
+      const known = prepared.previous?.changed[name]?.imageCommand;
+      if (known) parsed.spec.entrypoints[name] = known;
+      else prepared.imageLookups.push({ container: name, image: c.image ?? '', hasArgs: !!c.args?.length });
+    }
+  }
+  return prepared;
+}
+
+function entrypointError(lookup: ImageLookup, reason: string): string {
+  return (
+    `container ${lookup.container} has no command, so podhooks must know the image's ENTRYPOINT to run the pre-start hook before it, ` +
+    `and ${reason}. Fix: add command (and args) to the container, or set annotation ${A.entrypoint}${lookup.container} ` +
+    `to the image's ENTRYPOINT${lookup.hasArgs ? '' : '+CMD'} as a JSON array`
+  );
+}
+
+export function injectPrepared(prepared: PreparedPod, options: InjectOptions): InjectResult {
+  const { original, base, parsed } = prepared;
+  const unchanged = (skip?: string): InjectResult => ({ pod: base, changed: base !== original, skip, errors: [], warnings: [] });
+  if (prepared.errors.length) return { pod: original, changed: false, errors: prepared.errors, warnings: [] };
+  if (prepared.skip || !parsed) return unchanged(prepared.skip);
+
+  const errors: string[] = [];
+  const spec: HookSpec = parsed.spec;
+  for (const lookup of prepared.imageLookups) {
+    const command = options.imageCommands?.[lookup.container];
+    if (command?.length) spec.entrypoints[lookup.container] = command;
+    else errors.push(entrypointError(lookup, command ? 'the image defines neither ENTRYPOINT nor CMD' : 'the image registry was not asked (offline) or could not answer'));
+  }
+  if (errors.length) return { pod: original, changed: false, errors, warnings: [] };
+
+  const { config, nativeSidecars: native } = options;
+  const draft = new PodDraft(base);
+  const wrapsEntrypoint = spec.preStart !== undefined;
+  const usesBin = wrapsEntrypoint || spec.preOnline !== undefined || spec.debug !== undefined;
+  const hookLogs = wrapsEntrypoint || spec.preOnline !== undefined;
+
+  try {
+    const bin = usesBin ? draft.addVolume(NAMES.binVolume, { emptyDir: {} }) : '';
+    const logs = hookLogs ? draft.addVolume(NAMES.logsVolume, { emptyDir: {} }) : '';
+    if (usesBin) {
+      draft.addInitContainer(
+        NAMES.toolsInit,
+        {
+          ...injectedContainerBase(config),
+          command: [`${IMAGE_BIN}/busybox`, 'cp', '-R', `${IMAGE_BIN}/.`, `${POD_BIN}/`],
+          volumeMounts: [{ name: bin, mountPath: POD_BIN }],
+        },
+        'before-user',
+      );
+    }
+    if (spec.logStream) {
+      const files = [
+        ...(wrapsEntrypoint ? spec.containers.map(preStartLogFile) : []),
+        ...(spec.preOnline ? [PRE_ONLINE_LOG] : []),
+      ];
+      addLogStreamer(draft, files, config, logs, native);
+    }
+    if (wrapsEntrypoint) {
+      for (const name of spec.containers) {
+        const c = base.spec!.containers.find((x) => x.name === name)!;
+        const fromImage = !c.command?.length;
+        const command = fromImage ? spec.entrypoints[name] : c.command!;
+        wrapEntrypoint(draft, name, { command, fromImage }, { bin, logs });
+      }
+    }
+    if (spec.preOnline) {
+      const state = draft.addVolume(NAMES.stateVolume, { emptyDir: {} });
+      addPreOnline(draft, { ...spec, preOnline: spec.preOnline }, config, { bin, logs, state }, native);
+    }
+  } catch (err) {
+    if (err instanceof ProbeError) return { pod: original, changed: false, errors: [err.message], warnings: [] };
+    throw err;
+  }
+  return { pod: draft.finish(base), changed: true, errors: [], warnings: [] };
+}
+
+/** Offline injection (CLI, tests): no registry, so containers without a command need the entrypoint annotation. */
+export function injectPod(pod: V1Pod, options: InjectOptions): InjectResult {
+  return injectPrepared(preparePod(pod, options.config, options.namespace ?? pod.metadata?.namespace), options);
+}

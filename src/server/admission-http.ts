@@ -1,0 +1,122 @@
+// The admission hot path: POST /mutate and POST /validate on bare node:http(s). Read the
+// body with an explicit limit, parse once, decide, serialise once. No middleware chain,
+// no per-request object copies; the decision log line goes to an async destination.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AdmissionContext, Outcome } from '../admission/handlers';
+import { BadReviewError, parseReview, serialiseReview, serialiseStatus, type AdmissionRequest } from '../admission/review';
+import type { Logger } from '../log';
+import type { Metrics } from '../metrics';
+
+export type Webhook = 'mutate' | 'validate';
+export type Decide = (req: AdmissionRequest, ctx: AdmissionContext) => Promise<Outcome>;
+
+export interface AdmissionHttpOptions {
+  ctx: AdmissionContext;
+  decide: Record<Webhook, Decide>;
+  bodyLimitBytes: number;
+  logger: Logger;
+  metrics: Metrics;
+  /** Called after the answer is written (Events, audit records); never delays it. */
+  onDecision?(webhook: Webhook, req: AdmissionRequest, outcome: Outcome): void;
+  /** True while draining: answers carry Connection: close so clients move on. */
+  draining(): boolean;
+}
+
+export function webhookForPath(url: string | undefined): Webhook | undefined {
+  if (!url) return undefined;
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
+  return path === '/mutate' ? 'mutate' : path === '/validate' ? 'validate' : undefined;
+}
+
+function reply(res: ServerResponse, code: number, body: string, close: boolean): void {
+  res.writeHead(code, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    ...(close ? { connection: 'close' } : {}),
+  });
+  res.end(body);
+}
+
+export function createAdmissionHandler(opts: AdmissionHttpOptions) {
+  const { logger, metrics, bodyLimitBytes } = opts;
+
+  const fail = (res: ServerResponse, webhook: Webhook, status: number, reason: string, message: string, uid?: string) => {
+    metrics.badRequests.inc({ reason });
+    metrics.requests.inc({ webhook, decision: 'error' });
+    logger.warn({ webhook, uid, status, reason, err: message }, 'admission request rejected');
+    reply(res, status, serialiseStatus(status, message), opts.draining());
+  };
+
+  return function handleAdmission(webhook: Webhook, req: IncomingMessage, res: ServerResponse): void {
+    if (req.method !== 'POST') {
+      res.setHeader('allow', 'POST');
+      return fail(res, webhook, 405, 'method', `${req.method} is not allowed on /${webhook}; send POST with an AdmissionReview`);
+    }
+    const type = req.headers['content-type'] ?? '';
+    if (!type.startsWith('application/json')) {
+      req.resume();
+      return fail(res, webhook, 415, 'content-type', `content-type ${JSON.stringify(type)} is not supported; send application/json`);
+    }
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > bodyLimitBytes) {
+      req.resume();
+      return fail(res, webhook, 413, 'too-large', `body of ${declared} bytes exceeds the limit of ${bodyLimitBytes} bytes (server.bodyLimitBytes)`);
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let aborted = false;
+    req.on('data', (chunk: Buffer) => {
+      if (aborted) return;
+      size += chunk.length;
+      if (size > bodyLimitBytes) {
+        aborted = true;
+        fail(res, webhook, 413, 'too-large', `body exceeds the limit of ${bodyLimitBytes} bytes (server.bodyLimitBytes)`);
+        req.resume();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('error', (err) => logger.warn({ webhook, err: err.message }, 'request stream error'));
+    req.on('end', () => {
+      if (aborted) return;
+      const start = process.hrtime.bigint();
+      let request: AdmissionRequest;
+      try {
+        request = parseReview(chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks, size).toString('utf8'));
+      } catch (err) {
+        if (err instanceof BadReviewError) return fail(res, webhook, err.httpStatus, 'bad-review', err.message, err.uid);
+        return fail(res, webhook, 400, 'bad-review', (err as Error).message);
+      }
+      opts.decide[webhook](request, opts.ctx).then(
+        (outcome) => {
+          reply(res, 200, serialiseReview(outcome.response), opts.draining());
+          const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+          metrics.requests.inc({ webhook, decision: outcome.decision });
+          metrics.duration.observe({ webhook, decision: outcome.decision }, seconds);
+          logger.info(
+            {
+              webhook,
+              uid: request.uid,
+              namespace: request.namespace,
+              name: request.name || (request.object as { metadata?: { generateName?: string } })?.metadata?.generateName,
+              operation: request.operation,
+              decision: outcome.decision,
+              reason: outcome.reason,
+              dryRun: request.dryRun === true,
+              durationMs: Math.round(seconds * 1e6) / 1e3,
+            },
+            'admission decision',
+          );
+          opts.onDecision?.(webhook, request, outcome);
+        },
+        (err: Error) => {
+          // A bug, not bad input: answer 500 with the uid so the apiserver's failurePolicy applies.
+          metrics.requests.inc({ webhook, decision: 'error' });
+          logger.error({ webhook, uid: request.uid, err: err.stack ?? err.message }, 'admission handler failed');
+          reply(res, 500, serialiseStatus(500, `podhooks internal error for request ${request.uid}: ${err.message}`), opts.draining());
+        },
+      );
+    });
+  };
+}

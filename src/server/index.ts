@@ -1,0 +1,115 @@
+// `podhooks serve`: one HTTPS server on one port (admission paths on the lean handler,
+// everything else on express), Prometheus metrics on a separate plain-HTTP port.
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { mutate, validate, type AdmissionContext } from '../admission/handlers';
+import type { Config } from '../config';
+import { connectCluster, type Cluster } from '../kube/cluster';
+import { namespaceLabelCache } from '../kube/namespaces';
+import type { Logger } from '../log';
+import { Metrics } from '../metrics';
+import { createAdmissionHandler, webhookForPath } from './admission-http';
+import { createApp } from './app';
+import { initialCertificate, watchCertificate } from './tls';
+
+export interface RunningServer {
+  port: number;
+  metricsPort: number;
+  metrics: Metrics;
+  cluster?: Cluster;
+  ctx: AdmissionContext;
+  /** Drain: readiness off, wait shutdownDelaySeconds, finish in-flight requests, close. */
+  shutdown(): Promise<void>;
+}
+
+function listen(server: HttpServer | HttpsServer, port: number, address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, address, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+async function nativeSidecarsFor(config: Config, cluster: Cluster | undefined, logger: Logger): Promise<boolean> {
+  const setting = config.injection.nativeSidecars;
+  if (setting !== 'auto') return setting === 'true';
+  if (!cluster) return true;
+  try {
+    const v = await cluster.version();
+    // SidecarContainers is on by default from 1.29 (beta) and GA in 1.33.
+    const native = v.major > 1 || v.minor >= 29;
+    logger.info({ apiserver: v.gitVersion, nativeSidecars: native }, 'sidecar mode from the apiserver version');
+    return native;
+  } catch (err) {
+    logger.warn({ err: (err as Error).message }, 'could not read the apiserver version; assuming native sidecars (Kubernetes >= 1.29)');
+    return true;
+  }
+}
+
+export async function startServer(config: Config, logger: Logger, metrics = new Metrics()): Promise<RunningServer> {
+  const tls = initialCertificate(config, logger);
+  const cluster = await connectCluster(config);
+  if (cluster) logger.info({ source: cluster.source }, 'cluster features enabled');
+  else logger.info('no cluster configured: events, namespace lookups and certificate bootstrap are off');
+
+  const ctx: AdmissionContext = {
+    config,
+    nativeSidecars: await nativeSidecarsFor(config, cluster, logger),
+    namespaces: cluster ? namespaceLabelCache(cluster, config.kubernetes.apiTimeoutMs) : undefined,
+  };
+
+  let draining = false;
+  const admission = createAdmissionHandler({
+    ctx,
+    decide: { mutate, validate },
+    bodyLimitBytes: config.server.bodyLimitBytes,
+    logger,
+    metrics,
+    draining: () => draining,
+  });
+  const app = createApp({ ready: () => !draining, readyReason: () => 'shutting down' });
+
+  const server = createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, (req, res) => {
+    const webhook = webhookForPath(req.url);
+    if (webhook) admission(webhook, req, res);
+    else app(req, res);
+  });
+  server.headersTimeout = 20_000;
+  server.requestTimeout = 30_000;
+  server.keepAliveTimeout = 65_000;
+  const metricsServer = createHttpServer(async (req, res) => {
+    if (req.url !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('metrics are at /metrics\n');
+      return;
+    }
+    const body = await metrics.registry.metrics();
+    res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(body);
+  });
+
+  const port = await listen(server, config.server.port, config.server.address);
+  const metricsPort = await listen(metricsServer, config.server.metricsPort, config.server.metricsAddress);
+  const stopWatching = watchCertificate(server, config, logger, metrics, tls.cert);
+  logger.info({ port, metricsPort, address: config.server.address, nativeSidecars: ctx.nativeSidecars }, 'podhooks serving');
+
+  let closing: Promise<void> | undefined;
+  const shutdown = () =>
+    (closing ??= (async () => {
+      draining = true;
+      const delay = config.server.shutdownDelaySeconds ?? (process.env.KUBERNETES_SERVICE_HOST ? 5 : 0);
+      logger.info({ delaySeconds: delay }, 'shutting down: readiness off, draining');
+      if (delay > 0) await new Promise((r) => setTimeout(r, delay * 1000));
+      stopWatching();
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      server.closeIdleConnections();
+      const grace = new Promise<void>((r) => setTimeout(r, config.server.shutdownGraceSeconds * 1000).unref());
+      await Promise.race([closed, grace]);
+      server.closeAllConnections();
+      await new Promise<void>((r) => metricsServer.close(() => r()));
+      logger.info('podhooks stopped');
+    })());
+
+  return { port, metricsPort, metrics, cluster, ctx, shutdown };
+}

@@ -1,0 +1,56 @@
+// Serving certificate from certDir (tls.crt/tls.key), generated on first start when
+// absent, and reloaded without a restart when the files change (Secret volume updates,
+// `podhooks certs`, cert-manager). A half-written or mismatched pair is not loaded.
+import { watchFile, unwatchFile, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Server } from 'node:https';
+import { CERT_FILES, checkPair, ensureServingCert, serviceDnsNames } from '../certs';
+import type { Config } from '../config';
+import type { Logger } from '../log';
+import type { Metrics } from '../metrics';
+
+export function initialCertificate(config: Config, logger: Logger): { cert: string; key: string } {
+  const dir = config.server.certDir;
+  const names = ['localhost', ...serviceDnsNames(config.serviceName, config.namespace)];
+  const pair = ensureServingCert(dir, names, ['127.0.0.1', '::1']);
+  if (pair.generated) logger.info({ certDir: dir, dnsNames: names }, 'generated a development CA and serving certificate');
+  checkPair(pair.cert, pair.key);
+  return pair;
+}
+
+export function watchCertificate(server: Server, config: Config, logger: Logger, metrics: Metrics, current: string): () => void {
+  const certPath = join(config.server.certDir, CERT_FILES.cert);
+  const keyPath = join(config.server.certDir, CERT_FILES.key);
+  let loaded = current;
+  const reload = () => {
+    let cert: string;
+    let key: string;
+    try {
+      cert = readFileSync(certPath, 'utf8');
+      key = readFileSync(keyPath, 'utf8');
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'serving certificate unreadable; keeping the current one');
+      return;
+    }
+    if (cert === loaded) return;
+    try {
+      const x509 = checkPair(cert, key);
+      server.setSecureContext({ cert, key });
+      loaded = cert;
+      metrics.certReloads.inc({ result: 'success' });
+      metrics.certExpiry.set(Date.parse(x509.validTo) / 1000);
+      logger.info({ subject: x509.subject, validTo: x509.validTo }, 'serving certificate reloaded');
+    } catch (err) {
+      // Often the cert is written before the key: the next poll sees the matching pair.
+      metrics.certReloads.inc({ result: 'invalid' });
+      logger.warn({ err: (err as Error).message }, 'new serving certificate not loaded yet');
+    }
+  };
+  const interval = config.server.certReloadIntervalMs;
+  watchFile(certPath, { interval, persistent: false }, reload);
+  watchFile(keyPath, { interval, persistent: false }, reload);
+  return () => {
+    unwatchFile(certPath, reload);
+    unwatchFile(keyPath, reload);
+  };
+}
