@@ -4,10 +4,10 @@ import { Command, Option } from 'commander';
 import type { V1Pod } from '@kubernetes/client-node';
 import { loadConfig, type Config } from './config';
 import { createLogger } from './log';
-import { injectPod } from './mutate/inject';
+import { InjectionFailed, injectManifests } from './mutate/manifests';
 import { startServer } from './server';
 import { evaluate, exemption } from './validate/policy';
-import { InputError, parseDocuments, podSlots, toYaml } from './workloads';
+import { InputError, parseDocuments, podSlots } from './workloads';
 import { generateBundle, serviceDnsNames, writeBundle } from './certs';
 
 /** Exit codes: 0 ok, 1 policy denial / violations, 2 unusable input or usage error. */
@@ -43,18 +43,15 @@ function parseLabels(values: string[]): Record<string, string> {
   return labels;
 }
 
-function injectCommand(opts: { file: string; config?: string; nativeSidecars: string }, config: Config): string {
+function injectCommand(opts: { file: string; nativeSidecars: string }, config: Config): string {
   const { text, source } = readInput(opts.file);
-  const docs = parseDocuments(text, source);
-  const problems: string[] = [];
-  for (const slot of podSlots(docs, source)) {
-    const native = opts.nativeSidecars === 'auto' ? config.injection.nativeSidecars !== 'false' : opts.nativeSidecars === 'true';
-    const result = injectPod(slot.pod, { config, nativeSidecars: native, namespace: slot.namespace });
-    if (result.errors.length) problems.push(`${slot.where}: ${result.errors.join('; ')}`);
-    else if (result.changed) slot.replace(result.pod);
+  const native = opts.nativeSidecars === 'auto' ? undefined : opts.nativeSidecars === 'true';
+  try {
+    return injectManifests(text, source, config, native);
+  } catch (err) {
+    if (err instanceof InjectionFailed) throw new ExitError(err.message, 2);
+    throw err;
   }
-  if (problems.length) throw new ExitError(`not injected:\n  ${problems.join('\n  ')}`, 2);
-  return toYaml(docs);
 }
 
 function validateCommand(opts: { file: string; namespaceLabel: string[]; output: string }, config: Config): { out: string; denied: boolean } {

@@ -19,6 +19,12 @@ export interface ContainerRecord {
   /** Original probes podhooks replaced (null: the container had none). */
   readinessProbe?: V1Probe | null;
   livenessProbe?: V1Probe | null;
+  /** Container arrays podhooks created (the user had none). */
+  created?: ('env' | 'volumeMounts')[];
+}
+
+function noteCreated(c: V1Container, record: ContainerRecord, key: 'env' | 'volumeMounts'): void {
+  if (c[key] === undefined && !record.created?.includes(key)) record.created = [...(record.created ?? []), key];
 }
 
 export interface InjectionStatus {
@@ -28,6 +34,8 @@ export interface InjectionStatus {
   volumes: string[];
   annotations: string[];
   changed: Record<string, ContainerRecord>;
+  /** Pod arrays podhooks created (the user had none), removed again by uninject. */
+  created?: ('initContainers' | 'volumes')[];
 }
 
 export type Placement = 'first' | 'before-user' | 'last';
@@ -110,23 +118,36 @@ export class PodDraft {
     if (!this.status.annotations.includes(key)) this.status.annotations.push(key);
   }
 
-  /** The finished pod, with the status annotation; empty arrays the user did not have are dropped. */
+  /** True when no capability added or changed anything. */
+  isEmpty(): boolean {
+    const s = this.status;
+    return !s.initContainers.length && !s.containers.length && !s.volumes.length && !s.annotations.length && !Object.keys(s.changed).length;
+  }
+
+  /** The finished pod with its status annotation; arrays the user did not have are only kept when used. */
   finish(base: V1Pod): V1Pod {
     const spec = this.pod.spec!;
-    if (!base.spec!.initContainers && spec.initContainers!.length === 0) delete spec.initContainers;
-    if (!base.spec!.volumes && spec.volumes!.length === 0) delete spec.volumes;
+    const created: InjectionStatus['created'] = [];
+    for (const key of ['initContainers', 'volumes'] as const) {
+      if (base.spec![key]) continue;
+      if (spec[key]!.length === 0) delete spec[key];
+      else created.push(key);
+    }
+    if (created.length) this.status.created = created;
     this.pod.metadata!.annotations![A.status] = JSON.stringify(this.status);
     return this.pod;
   }
 }
 
 export function addEnv(c: V1Container, record: ContainerRecord, vars: V1EnvVar[]): void {
+  noteCreated(c, record, 'env');
   const names = new Set(vars.map((v) => v.name));
   c.env = [...(c.env ?? []).filter((e) => !names.has(e.name)), ...vars];
   record.env = [...(record.env ?? []), ...vars.map((v) => v.name)];
 }
 
 export function addMounts(c: V1Container, record: ContainerRecord, mounts: { name: string; mountPath: string; readOnly?: boolean }[]): void {
+  noteCreated(c, record, 'volumeMounts');
   c.volumeMounts = [...(c.volumeMounts ?? []), ...mounts];
   record.mounts = [...(record.mounts ?? []), ...mounts.map((m) => m.name)];
 }

@@ -158,6 +158,7 @@ export function injectPrepared(prepared: PreparedPod, options: InjectOptions): I
     if (err instanceof ProbeError) return { pod: original, changed: false, errors: [err.message], warnings: [] };
     throw err;
   }
+  if (draft.isEmpty()) return unchanged('nothing to inject');
   return { pod: draft.finish(base), changed: true, errors: [], warnings: [] };
 }
 

@@ -36,13 +36,13 @@ function restoreContainer(c: V1Container, r: ContainerRecord): V1Container {
       if (original === undefined) return [e];
       return original === null ? [] : [{ name: e.name, value: original }];
     });
-    if (env.length) out.env = env;
+    if (env.length || !r.created?.includes('env')) out.env = env;
     else delete out.env;
   }
   if (r.mounts) {
     const ours = new Set(r.mounts);
     const mounts = (out.volumeMounts ?? []).filter((m) => !ours.has(m.name));
-    if (mounts.length) out.volumeMounts = mounts;
+    if (mounts.length || !r.created?.includes('volumeMounts')) out.volumeMounts = mounts;
     else delete out.volumeMounts;
   }
   for (const probe of ['readinessProbe', 'livenessProbe'] as const) {
@@ -76,8 +76,9 @@ export function uninject(pod: V1Pod): { pod: V1Pod; status?: InjectionStatus } {
       volumes: (spec.volumes ?? []).filter((v) => !volumes.has(v.name)),
     },
   };
-  if (out.spec!.initContainers!.length === 0) delete out.spec!.initContainers;
-  if (out.spec!.volumes!.length === 0) delete out.spec!.volumes;
+  for (const key of status.created ?? []) if (out.spec![key]!.length === 0) delete out.spec![key];
+  if (!spec.initContainers) delete out.spec!.initContainers;
+  if (!spec.volumes) delete out.spec!.volumes;
   if (Object.keys(annotations).length === 0) delete out.metadata!.annotations;
   return { pod: out, status };
 }

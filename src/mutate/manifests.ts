@@ -1,0 +1,23 @@
+// Offline injection of whole manifests: what `podhooks inject` and the golden tests run.
+import type { Config } from '../config';
+import { parseDocuments, podSlots, toYaml } from '../workloads';
+import { injectPod } from './inject';
+
+export class InjectionFailed extends Error {
+  constructor(readonly problems: string[]) {
+    super(`not injected:\n  ${problems.join('\n  ')}`);
+  }
+}
+
+/** Injects every pod and pod template in `text`; throws InjectionFailed listing each problem. */
+export function injectManifests(text: string, source: string, config: Config, nativeSidecars = config.injection.nativeSidecars !== 'false'): string {
+  const docs = parseDocuments(text, source);
+  const problems: string[] = [];
+  for (const slot of podSlots(docs, source)) {
+    const result = injectPod(slot.pod, { config, nativeSidecars, namespace: slot.namespace });
+    if (result.errors.length) problems.push(`${slot.where}: ${result.errors.join('; ')}`);
+    else if (result.changed) slot.replace(result.pod);
+  }
+  if (problems.length) throw new InjectionFailed(problems);
+  return toYaml(docs);
+}

@@ -1,0 +1,126 @@
+// Properties of injection over generated pods: never throws, idempotent, the diff patch
+// applies to the original, and the caller's object is never mutated (it is deep-frozen).
+import fc from 'fast-check';
+import { applyPatch, compare, deepClone } from 'fast-json-patch';
+import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import { parseConfig } from '../../src/config';
+import { injectPod } from '../../src/mutate/inject';
+
+const config = parseConfig({});
+const name = fc.stringMatching(/^[a-z][a-z0-9-]{0,8}[a-z0-9]$/);
+const probe = fc.oneof(
+  fc.record({ httpGet: fc.record({ path: fc.constantFrom('/', '/healthz'), port: fc.integer({ min: 1, max: 65535 }) }), periodSeconds: fc.integer({ min: 1, max: 30 }) }),
+  fc.record({ tcpSocket: fc.record({ port: fc.integer({ min: 1, max: 65535 }) }) }),
+  fc.record({ exec: fc.record({ command: fc.array(fc.string({ minLength: 1 }), { minLength: 1, maxLength: 3 }) }) }),
+);
+const container = (n: string) =>
+  fc.record(
+    {
+      name: fc.constant(n),
+      image: fc.constantFrom('nginx:1.27', 'registry.example.com/a/b@sha256:' + 'a'.repeat(64), 'busybox'),
+      command: fc.array(fc.string({ minLength: 1, maxLength: 12 }), { minLength: 1, maxLength: 3 }),
+      args: fc.array(fc.string({ maxLength: 12 }), { maxLength: 3 }),
+      ports: fc.array(fc.record({ containerPort: fc.integer({ min: 1, max: 65535 }) }), { maxLength: 2 }),
+      readinessProbe: probe,
+      livenessProbe: probe,
+      env: fc.array(fc.record({ name: fc.constantFrom('A', 'JAVA_TOOL_OPTIONS', 'PATH'), value: fc.string({ maxLength: 10 }) }), { maxLength: 2 }),
+    },
+    { requiredKeys: ['name', 'image'] },
+  ) as fc.Arbitrary<V1Container>;
+
+const annotationValue = fc.oneof(fc.constantFrom('true', 'false', '5005', 'app', 'echo hi', 'http://localhost:8080/', '30s', '["/entry"]', ''), fc.string({ maxLength: 20 }));
+const annotationKey = fc.constantFrom(
+  'podhooks.io/pre-start',
+  'podhooks.io/pre-online',
+  'podhooks.io/check-url',
+  'podhooks.io/pre-online-timeout',
+  'podhooks.io/containers',
+  'podhooks.io/log-stream',
+  'podhooks.io/inject',
+  'podhooks.io/entrypoint.app',
+  'podhooks.io/debug',
+  'podhooks.io/debug-port',
+  'podhooks.io/authz',
+  'podhooks.io/authz-ports',
+  'podhooks.io/unknown',
+  'example.com/other',
+);
+const hookAnnotations = fc.record({ 'podhooks.io/pre-start': fc.constantFrom('echo hi', 'set -e; ./warm'), 'podhooks.io/pre-online': fc.constant('echo online'), 'podhooks.io/check-url': fc.constant('http://localhost:8080/health') }, { requiredKeys: [] });
+
+const pod: fc.Arbitrary<V1Pod> = fc
+  .uniqueArray(name, { minLength: 1, maxLength: 3 })
+  .chain((names) =>
+    fc.record({
+      apiVersion: fc.constant('v1'),
+      kind: fc.constant('Pod'),
+      metadata: fc.record({
+        name: name,
+        namespace: fc.constantFrom('shop', 'default'),
+        annotations: fc.oneof(hookAnnotations, fc.dictionary(annotationKey, annotationValue, { maxKeys: 5 })),
+      }),
+      spec: fc.record(
+        {
+          containers: fc.tuple(...names.map((n) => container(n === 'podhooks-logs' ? 'x' + n : n))),
+          initContainers: fc.array(container('init-user'), { maxLength: 1 }),
+          volumes: fc.array(fc.record({ name: fc.constantFrom('podhooks-bin', 'data', 'podhooks-logs'), emptyDir: fc.constant({}) }), { maxLength: 2 }).map((vs) => vs.filter((v, i) => vs.findIndex((w) => w.name === v.name) === i)),
+        },
+        { requiredKeys: ['containers'] },
+      ),
+    }),
+  ) as fc.Arbitrary<V1Pod>;
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}
+
+for (const native of [true, false]) {
+  describe(`inject (native sidecars: ${native})`, () => {
+    const opts = { config, nativeSidecars: native };
+
+    test('never throws, never mutates its input, and its patch applies to the original', () => {
+      fc.assert(
+        fc.property(pod, (p) => {
+          const frozen = deepFreeze(deepClone(p));
+          const result = injectPod(frozen, opts);
+          expect(result.errors.every((e) => typeof e === 'string' && e.length > 0)).toBe(true);
+          if (result.errors.length) expect(result.pod).toBe(frozen);
+          const patch = compare(frozen, result.pod);
+          const patched = applyPatch(deepClone(p), deepClone(patch), true).newDocument;
+          expect(patched).toEqual(JSON.parse(JSON.stringify(result.pod)));
+        }),
+        { numRuns: 300 },
+      );
+    });
+
+    test('injecting an injected pod changes nothing', () => {
+      fc.assert(
+        fc.property(pod, (p) => {
+          const once = injectPod(p, opts);
+          fc.pre(once.errors.length === 0);
+          const twice = injectPod(once.pod, opts);
+          expect(twice.errors).toEqual([]);
+          expect(twice.pod).toEqual(once.pod);
+        }),
+        { numRuns: 300 },
+      );
+    });
+
+    test('opting out of an injected pod restores the pod as written', () => {
+      fc.assert(
+        fc.property(pod, (p) => {
+          const once = injectPod(p, opts);
+          fc.pre(once.errors.length === 0 && once.changed);
+          const optedOut = { ...once.pod, metadata: { ...once.pod.metadata, annotations: { ...once.pod.metadata!.annotations, 'podhooks.io/inject': 'false' } } };
+          const restored = injectPod(optedOut, opts).pod;
+          const expected = { ...p, metadata: { ...p.metadata, annotations: { ...p.metadata!.annotations, 'podhooks.io/inject': 'false' } } };
+          expect(JSON.parse(JSON.stringify(restored))).toEqual(JSON.parse(JSON.stringify(expected)));
+        }),
+        { numRuns: 200 },
+      );
+    });
+  });
+}
