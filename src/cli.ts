@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import type { V1Pod } from '@kubernetes/client-node';
-import { loadConfig, type Config } from './config';
+import { ConfigError, loadConfig, type Config } from './config';
+import { ClusterError } from './kube/cluster';
 import { createLogger } from './log';
 import { InjectionFailed, injectManifests } from './mutate/manifests';
 import { startServer } from './server';
@@ -14,7 +15,7 @@ import { generateBundle, serviceDnsNames, writeBundle } from './certs';
 export class ExitError extends Error {
   constructor(
     message: string,
-    readonly code: number,
+    readonly exitCode: number,
   ) {
     super(message);
   }
@@ -89,15 +90,18 @@ export function buildProgram(): Command {
       if (opts.certDir !== undefined) config.server.certDir = opts.certDir;
       const logger = createLogger(config.logLevel);
       const running = await startServer(config, logger);
+      let interrupts = 0;
       const stop = (signal: string) => {
+        // A repeated SIGTERM must not cut a drain short; a second Ctrl-C means "now".
+        if (signal === 'SIGINT' && ++interrupts > 1) process.exit(130);
         logger.info({ signal }, 'signal received');
         running.shutdown().then(() => {
           logger.flush();
           process.exit(0);
         });
       };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
     });
 
   withConfigOption(program.command('inject'))
@@ -139,13 +143,13 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (err) {
-    const e = err as { code?: string; exitCode?: number; message: string };
-    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') process.exit(0);
-    if (e.code?.startsWith('commander.')) process.exit(2);
-    const code = err instanceof ExitError ? err.code : 2;
-    const name = (err as Error).constructor?.name;
-    const known = err instanceof ExitError || err instanceof InputError || name === 'ConfigError' || name === 'ClusterError';
-    process.stderr.write(`podhooks: ${known ? e.message : (err as Error).stack ?? e.message}\n`);
-    process.exit(code);
+    if (err instanceof ExitError || err instanceof InputError || err instanceof ConfigError || err instanceof ClusterError) {
+      process.stderr.write(`podhooks: ${err.message}\n`);
+      process.exit(err instanceof ExitError ? err.exitCode : 2);
+    }
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('commander.')) process.exit(code === 'commander.helpDisplayed' || code === 'commander.help' || code === 'commander.version' ? 0 : 2);
+    process.stderr.write(`podhooks: unexpected error: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(2);
   }
 }

@@ -5,7 +5,8 @@ import pino, { type Logger } from 'pino';
 export type { Logger };
 
 export function createLogger(level: string, sync = false): Logger {
-  const destination = pino.destination({ dest: 1, sync, minLength: sync ? 0 : 4096 });
+  // No minLength: a quiet server must still show each decision promptly.
+  const destination = pino.destination({ dest: 1, sync });
   return pino({ level, base: { app: 'podhooks' }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
 }
 

@@ -1,0 +1,130 @@
+// The offline CLI, run as users run it: `node bin/podhooks.js ...`.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse, parseAllDocuments } from 'yaml';
+import { CLI } from '../helpers/podhooks';
+
+const tmp = mkdtempSync(join(tmpdir(), 'podhooks-cli-'));
+function run(args: string[], input?: string) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { input, encoding: 'utf8', env: { ...process.env, KUBECONFIG: '' } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+function file(name: string, text: string): string {
+  const path = join(tmp, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+const deployment = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata:
+      labels: {app: web}
+      annotations: {podhooks.io/pre-start: echo hi}
+    spec:
+      containers:
+        - {name: app, image: web:1, command: [/server]}
+`;
+
+describe('podhooks inject', () => {
+  test('a Deployment file comes out injected, as YAML', () => {
+    const r = run(['inject', '-f', file('deploy.yaml', deployment)]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const out = parse(r.stdout);
+    expect(out.kind).toBe('Deployment');
+    expect(out.spec.template.spec.containers[0].command.slice(0, 4)).toEqual(['/podhooks/bin/busybox', 'sh', '/podhooks/bin/wrapper.sh', '--']);
+    expect(out.spec.template.metadata.annotations['podhooks.io/status']).toBeDefined();
+    expect(out.spec.template.metadata.namespace).toBeUndefined();
+  });
+
+  test('JSON on stdin works, and injecting the output again changes nothing', () => {
+    const json = JSON.stringify(parse(deployment));
+    const once = run(['inject', '-f', '-'], json);
+    expect(once.code).toBe(0);
+    const twice = run(['inject', '-f', '-'], once.stdout);
+    expect(twice.stdout).toBe(once.stdout);
+  });
+
+  test('--native-sidecars false puts the log streamer among the containers', () => {
+    const out = parse(run(['inject', '--native-sidecars', 'false', '-f', file('d.yaml', deployment)]).stdout);
+    expect(out.spec.template.spec.containers.map((c: any) => c.name)).toEqual(['app', 'podhooks-logs']);
+  });
+
+  test('unusable input exits 2 with the reason on stderr', () => {
+    const bad = run(['inject', '-f', file('bad.yaml', 'kind: [unclosed')]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^podhooks: .*bad.yaml: document 1 is not valid YAML\/JSON/);
+    const missing = run(['inject', '-f', join(tmp, 'nope.yaml')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('cannot read');
+    const noKind = run(['inject', '-f', '-'], 'foo: bar\n');
+    expect(noKind.code).toBe(2);
+    expect(noKind.stderr).toContain('document 1 has no apiVersion/kind');
+    const annotation = run(['inject', '-f', '-'], deployment.replace('echo hi}', 'echo hi, podhooks.io/debug: maybe}'));
+    expect(annotation.code).toBe(2);
+    expect(annotation.stderr).toContain('annotation podhooks.io/debug="maybe": must be "true" or "false"');
+  });
+});
+
+describe('podhooks validate', () => {
+  const kata = `apiVersion: v1
+kind: Pod
+metadata: {name: vm, namespace: shop}
+spec:
+  runtimeClassName: kata
+  hostNetwork: true
+  containers: [{name: app, image: busybox}]
+`;
+  test('exit 0 when nothing is denied', () => {
+    const r = run(['validate', '-f', file('ok.yaml', deployment)]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('no policy violations');
+  });
+  test('exit 1 on a denial, with the rule and field', () => {
+    const r = run(['validate', '-f', file('kata.yaml', kata)]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('DENY\tdocument 1 (Pod vm)\tsandbox-host-namespaces\tspec.hostNetwork');
+    expect(r.stderr).toContain('a policy rule denies');
+    const json = JSON.parse(run(['validate', '-o', 'json', '-f', file('kata.yaml', kata)]).stdout);
+    expect(json.denied).toBe(true);
+    expect(json.findings[0]).toMatchObject({ rule: 'sandbox-host-namespaces', action: 'deny', field: 'spec.hostNetwork' });
+  });
+  test('a rule set to warn in config no longer fails the check', () => {
+    const config = file('warn.yaml', 'validation:\n  rules:\n    sandbox-host-namespaces: warn\n');
+    const r = run(['validate', '--config', config, '-f', file('kata.yaml', kata)]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^WARN\t/);
+  });
+  test('exit 2 on unusable input', () => {
+    expect(run(['validate', '-f', '-'], '{').code).toBe(2);
+  });
+});
+
+describe('configuration errors', () => {
+  test('name the field, the value and what is allowed', () => {
+    const config = file('bad-config.yaml', 'server:\n  port: 99999\n  bodyLimit: 5\ninjection:\n  invalidAnnotations: ignore\n');
+    const r = run(['inject', '--config', config, '-f', file('d2.yaml', deployment)]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`invalid config file ${config}:`);
+    expect(r.stderr).toContain('server: unknown field(s) "bodyLimit"');
+    expect(r.stderr).toMatch(/server\.port: .*(got 99999)/);
+    expect(r.stderr).toMatch(/injection\.invalidAnnotations: .*"deny".*"warn".*\(got "ignore"\)/);
+  });
+});
+
+test('--help lists the commands', () => {
+  const r = run(['--help']);
+  expect(r.code).toBe(0);
+  for (const cmd of ['serve', 'inject', 'validate', 'certs']) expect(r.stdout).toContain(cmd);
+});
+
+test('multi-document output keeps every document', () => {
+  const r = run(['inject', '-f', '-'], `${deployment}---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n`);
+  expect(parseAllDocuments(r.stdout).map((d) => d.toJS().kind)).toEqual(['Deployment', 'Service']);
+});
