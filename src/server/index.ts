@@ -7,6 +7,8 @@ import { mutate, validate, type AdmissionContext } from '../admission/handlers';
 import type { Config } from '../config';
 import { connectCluster, type Cluster } from '../kube/cluster';
 import { namespaceLabelCache } from '../kube/namespaces';
+import { registryImageCommands } from '../registry/image-commands';
+import { RegistryClient } from '../registry/oci';
 import type { Logger } from '../log';
 import { Metrics } from '../metrics';
 import { createAdmissionHandler, webhookForPath } from './admission-http';
@@ -59,6 +61,9 @@ export async function startServer(config: Config, logger: Logger, metrics = new 
     config,
     nativeSidecars: await nativeSidecarsFor(config, cluster, logger),
     namespaces: cluster ? namespaceLabelCache(cluster, config.kubernetes.apiTimeoutMs) : undefined,
+    images: config.registry.enabled
+      ? registryImageCommands(new RegistryClient({ timeoutMs: config.registry.timeoutMs, cacheSize: config.registry.cacheSize, insecureRegistries: config.registry.insecureRegistries }), cluster, config.kubernetes.apiTimeoutMs)
+      : undefined,
   };
 
   let draining = false;

@@ -1,0 +1,47 @@
+// Adapts the registry client to the mutate handler: for each container that has no
+// command, the command it would run (ENTRYPOINT, plus CMD when the spec sets no args),
+// with credentials from the pod's imagePullSecrets when podhooks can read them.
+import type { V1Pod } from '@kubernetes/client-node';
+import type { ImageConfigSource } from '../admission/handlers';
+import type { Cluster } from '../kube/cluster';
+import { withTimeout } from '../kube/cluster';
+import type { ImageLookup } from '../mutate/inject';
+import { parseDockerConfigJson, type RegistryClient, type RegistryCredentials } from './oci';
+
+async function pullSecretCredentials(pod: V1Pod, namespace: string | undefined, cluster: Cluster | undefined, timeoutMs: number): Promise<RegistryCredentials[]> {
+  const names = (pod.spec?.imagePullSecrets ?? []).map((s) => s.name).filter((n): n is string => !!n);
+  if (!names.length || !cluster || !namespace) return [];
+  const creds: RegistryCredentials[] = [];
+  for (const name of names) {
+    try {
+      const secret = await withTimeout(cluster.core.readNamespacedSecret({ name, namespace }), timeoutMs, `reading imagePullSecret ${namespace}/${name}`);
+      const data = secret.data?.['.dockerconfigjson'];
+      if (data) creds.push(...parseDockerConfigJson(Buffer.from(data, 'base64').toString('utf8')));
+    } catch {
+      // Unreadable (RBAC, timeout): fall through to anonymous access; the registry's
+      // 401 then produces the message that tells the user what to do.
+    }
+  }
+  return creds;
+}
+
+export function registryImageCommands(client: RegistryClient, cluster: Cluster | undefined, apiTimeoutMs: number): ImageConfigSource {
+  return {
+    async commands(pod: V1Pod, namespace: string | undefined, lookups: ImageLookup[]) {
+      const creds = await pullSecretCredentials(pod, namespace, cluster, apiTimeoutMs);
+      const answers: Record<string, string[] | Error> = {};
+      await Promise.all(
+        lookups.map(async (lookup) => {
+          try {
+            const config = await client.imageConfig(lookup.image, creds);
+            const command = [...(config.entrypoint ?? []), ...(lookup.hasArgs ? [] : (config.cmd ?? []))];
+            answers[lookup.container] = command.length ? command : new Error(`image ${lookup.image} defines neither ENTRYPOINT nor ${lookup.hasArgs ? 'an ENTRYPOINT to run the args with' : 'CMD'}`);
+          } catch (err) {
+            answers[lookup.container] = err as Error;
+          }
+        }),
+      );
+      return answers;
+    },
+  };
+}
