@@ -1,8 +1,16 @@
 // Test tiers (see README "Tests"): unit + golden are pure and fast; process tests start
 // real programs (the HTTPS server, busybox, socat, a JVM, a registry); e2e runs against a
 // real etcd + kube-apiserver + kube-controller-manager.
-const ts = { '^.+\\.ts$': ['ts-jest', { isolatedModules: true }] };
-const base = { testEnvironment: 'node', transform: ts, moduleFileExtensions: ['ts', 'js', 'json'] };
+// @kubernetes/client-node 1.x and some of its dependencies ship only ES modules; jest's
+// CommonJS runtime on Node 20 cannot load them, so they are transpiled like our sources.
+const esmOnly = ['@kubernetes/client-node', 'openid-client', 'oauth4webapi', 'jose', 'jsonpath-plus'];
+const ts = { '^.+\\.(ts|js|mjs)$': ['ts-jest', { isolatedModules: true, tsconfig: { allowJs: true, module: 'commonjs', target: 'ES2022' } }] };
+const base = {
+  testEnvironment: 'node',
+  transform: ts,
+  transformIgnorePatterns: [`/node_modules/(?!(${esmOnly.join('|')})/)`],
+  moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
+};
 
 module.exports = {
   projects: [

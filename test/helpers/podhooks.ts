@@ -70,7 +70,7 @@ export async function startPodhooks(config: Record<string, any> = {}, env: NodeJ
     port: serving.port,
     metricsPort: serving.metricsPort,
     dir,
-    ca: readFileSync(join(dir, 'certs', 'ca.crt'), 'utf8'),
+    ca: readFileSync(join(full.server.certDir, 'ca.crt'), 'utf8'),
     proc,
     logs: () => lines,
     waitForLog,

@@ -1,0 +1,210 @@
+// podhooks registered with a real kube-apiserver (same manifests as deploy/), called
+// over TLS with the generated caBundle, exercised with real pods and Deployments.
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AdmissionregistrationV1Api, AppsV1Api, CoreV1Api, NodeV1Api, type V1Pod } from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
+import { ROOT, startPodhooks, type Podhooks } from '../helpers/podhooks';
+import { K8S_VERSION, startControlPlane, type ControlPlane } from './harness/controlplane';
+
+jest.setTimeout(180_000);
+
+let cp: ControlPlane;
+let ph: Podhooks;
+let core: CoreV1Api;
+let apps: AppsV1Api;
+let admission: AdmissionregistrationV1Api;
+const certDir = join(mkdtempSync(join(tmpdir(), 'podhooks-e2e-')), 'certs');
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await sleep(250);
+  }
+  throw new Error(`${what} did not happen within ${timeoutMs} ms${last ? `: ${(last as Error).message}` : ''}`);
+}
+
+/** The apiserver's error body message (client-node 1.x ApiException). */
+function apiMessage(err: unknown): string {
+  const body = (err as { body?: unknown }).body;
+  try {
+    return (typeof body === 'string' ? JSON.parse(body) : (body as { message: string })).message;
+  } catch {
+    return String((err as Error).message);
+  }
+}
+
+async function namespace(name: string, labels: Record<string, string> = {}): Promise<void> {
+  await core.createNamespace({ body: { metadata: { name, labels } } });
+  // The ServiceAccount admission plugin needs the default account (made by the controller-manager).
+  await eventually(`serviceaccount ${name}/default`, async () => (await core.readNamespacedServiceAccount({ name: 'default', namespace: name })) ?? undefined);
+}
+
+function hookPod(name: string, extra: { labels?: Record<string, string>; annotations?: Record<string, string> } = {}): V1Pod {
+  return {
+    metadata: { name, labels: extra.labels, annotations: { 'podhooks.io/pre-start': 'echo warming up', ...extra.annotations } },
+    spec: { containers: [{ name: 'app', image: 'registry.example.com/web:1', command: ['/server'] }] },
+  };
+}
+const injected = (pod: V1Pod) => pod.metadata?.annotations?.['podhooks.io/status'] !== undefined;
+
+function webhookManifests(port: number, ca: string): any[] {
+  const docs = parseAllDocuments(readFileSync(join(ROOT, 'deploy/webhooks.yaml'), 'utf8')).map((d) => d.toJS());
+  for (const doc of docs) {
+    for (const hook of doc.webhooks) {
+      hook.clientConfig = { url: `https://127.0.0.1:${port}${hook.clientConfig.service.path}`, caBundle: Buffer.from(ca).toString('base64') };
+    }
+  }
+  return docs;
+}
+
+beforeAll(async () => {
+  cp = await startControlPlane();
+  const kc = cp.kubeConfig();
+  core = kc.makeApiClient(CoreV1Api);
+  apps = kc.makeApiClient(AppsV1Api);
+  admission = kc.makeApiClient(AdmissionregistrationV1Api);
+  ph = await startPodhooks({ server: { certDir }, kubernetes: { enabled: 'true', kubeconfig: cp.kubeconfigPath } });
+  for (const doc of webhookManifests(ph.port, ph.ca)) {
+    if (doc.kind === 'MutatingWebhookConfiguration') await admission.createMutatingWebhookConfiguration({ body: doc });
+    else await admission.createValidatingWebhookConfiguration({ body: doc });
+  }
+  await kc.makeApiClient(NodeV1Api).createRuntimeClass({ body: { metadata: { name: 'kata-qemu' }, handler: 'kata-qemu' } });
+  await namespace('hooks', { 'podhooks.io/injection': 'enabled' });
+  await namespace('plain');
+  // Webhook configurations reach the apiserver's admission chain asynchronously.
+  await eventually('the mutating webhook to be active', async () => {
+    const pod = await core.createNamespacedPod({ namespace: 'hooks', body: hookPod('probe'), dryRun: 'All' });
+    return injected(pod) ? pod : undefined;
+  });
+});
+
+afterAll(async () => {
+  await ph?.stop();
+  await cp?.stop();
+});
+
+test(`the control plane is Kubernetes v${K8S_VERSION}`, () => {
+  expect(cp.version).toBe(`v${K8S_VERSION}`);
+});
+
+test('a pod in an opted-in namespace is stored injected, with native sidecars', async () => {
+  const pod = await core.createNamespacedPod({ namespace: 'hooks', body: hookPod('web') });
+  const stored = await core.readNamespacedPod({ name: 'web', namespace: 'hooks' });
+  expect(injected(stored)).toBe(true);
+  expect(stored.spec!.containers[0].command).toEqual(['/podhooks/bin/busybox', 'sh', '/podhooks/bin/wrapper.sh', '--', '/server']);
+  expect(stored.spec!.initContainers!.map((c) => [c.name, c.restartPolicy])).toEqual([
+    ['podhooks-tools', undefined],
+    ['podhooks-logs', 'Always'],
+  ]);
+  // The ServiceAccount plugin's token volume and podhooks' volumes coexist.
+  expect(stored.spec!.volumes!.map((v) => v.name)).toEqual(expect.arrayContaining(['podhooks-bin', 'podhooks-logs']));
+  expect(pod.metadata!.uid).toBe(stored.metadata!.uid);
+  const line = await ph.waitForLog((l) => l.msg === 'admission decision' && l.webhook === 'mutate' && l.name === 'web');
+  expect(line.decision).toBe('patched');
+});
+
+test('pods outside opted-in namespaces, opted out, or in kube-system are not touched', async () => {
+  const plain = await core.createNamespacedPod({ namespace: 'plain', body: hookPod('plain') });
+  expect(injected(plain)).toBe(false);
+  const optedOut = await core.createNamespacedPod({ namespace: 'hooks', body: hookPod('opted-out', { labels: { 'podhooks.io/inject': 'false' } }) });
+  expect(injected(optedOut)).toBe(false);
+  const annotatedOut = await core.createNamespacedPod({ namespace: 'hooks', body: hookPod('annotated-out', { annotations: { 'podhooks.io/inject': 'false' } }) });
+  expect(injected(annotatedOut)).toBe(false);
+  const system = await core.createNamespacedPod({ namespace: 'kube-system', body: hookPod('system', { labels: { 'podhooks.io/inject': 'true' } }) });
+  expect(injected(system)).toBe(false);
+  expect(ph.logs().some((l) => l.namespace === 'kube-system')).toBe(false);
+});
+
+test('a pod labelled podhooks.io/inject=true is injected in a namespace that did not opt in', async () => {
+  const pod = await core.createNamespacedPod({ namespace: 'plain', body: hookPod('labelled', { labels: { 'podhooks.io/inject': 'true' } }) });
+  expect(injected(pod)).toBe(true);
+});
+
+test('a denial reaches the client with the webhook message', async () => {
+  const body: V1Pod = { metadata: { name: 'vm' }, spec: { runtimeClassName: 'kata-qemu', hostNetwork: true, containers: [{ name: 'app', image: 'busybox' }] } };
+  const err = await core.createNamespacedPod({ namespace: 'plain', body }).then(
+    () => undefined,
+    (e) => e,
+  );
+  expect(err).toBeDefined();
+  expect(apiMessage(err)).toBe(
+    'admission webhook "validate.podhooks.io" denied the request: podhooks sandbox-host-namespaces: runtimeClassName "kata-qemu" runs the pod in a sandbox that cannot share host networking: remove spec.hostNetwork, or use a non-sandboxed runtime class for this pod',
+  );
+  const bad = await core.createNamespacedPod({ namespace: 'hooks', body: hookPod('bad', { annotations: { 'podhooks.io/log-stream': 'yes' } }) }).then(
+    () => undefined,
+    (e) => e,
+  );
+  expect(apiMessage(bad)).toBe('admission webhook "namespace.podhooks.io" denied the request: podhooks: annotation podhooks.io/log-stream="yes": must be "true" or "false"');
+});
+
+test('a server-side dry run is injected and stores nothing', async () => {
+  const pod = await core.createNamespacedPod({ namespace: 'hooks', body: hookPod('dry'), dryRun: 'All' });
+  expect(injected(pod)).toBe(true);
+  await expect(core.readNamespacedPod({ name: 'dry', namespace: 'hooks' })).rejects.toMatchObject({ code: 404 });
+  const line = await ph.waitForLog((l) => l.msg === 'admission decision' && l.webhook === 'mutate' && l.name === 'dry');
+  expect(line.dryRun).toBe(true);
+});
+
+test('a Deployment scaled to 100 replicas yields 100 injected pods', async () => {
+  const labels = { app: 'fleet' };
+  await apps.createNamespacedDeployment({
+    namespace: 'hooks',
+    body: {
+      metadata: { name: 'fleet' },
+      spec: {
+        replicas: 100,
+        selector: { matchLabels: labels },
+        template: { metadata: { labels, annotations: { 'podhooks.io/pre-start': 'echo fleet' } }, spec: { containers: [{ name: 'app', image: 'registry.example.com/fleet:1', command: ['/fleet'] }] } },
+      },
+    },
+  });
+  const pods = await eventually(
+    '100 fleet pods',
+    async () => {
+      const list = await core.listNamespacedPod({ namespace: 'hooks', labelSelector: 'app=fleet' });
+      return list.items.length >= 100 ? list.items : undefined;
+    },
+    150_000,
+  );
+  expect(pods).toHaveLength(100);
+  expect(pods.filter(injected)).toHaveLength(100);
+});
+
+test('every golden output is accepted by the apiserver (server-side dry run)', async () => {
+  const dir = join(ROOT, 'test/golden');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.injected.yaml'));
+  expect(files.length).toBeGreaterThan(5);
+  const namespaces = new Set<string>();
+  for (const f of files) for (const m of readFileSync(join(dir, f), 'utf8').matchAll(/namespace: ([a-z0-9-]+)/g)) namespaces.add(m[1]);
+  for (const ns of namespaces) if (!['hooks', 'plain'].includes(ns)) await namespace(ns).catch(() => undefined);
+  for (const f of files) {
+    const r = cp.kubectl(['create', '--dry-run=server', '-o', 'name', '-f', join(dir, f)]);
+    expect({ file: f, code: r.code, stderr: r.stderr }).toEqual({ file: f, code: 0, stderr: '' });
+  }
+});
+
+test('with podhooks down, opted-in pods fail (failurePolicy Fail), others pass (Ignore), and it recovers', async () => {
+  const port = ph.port;
+  await ph.stop();
+  const err = await core.createNamespacedPod({ namespace: 'hooks', body: hookPod('while-down') }).then(
+    () => undefined,
+    (e) => e,
+  );
+  expect(apiMessage(err)).toMatch(/failed calling webhook "namespace\.podhooks\.io"/);
+  const unaffected = await core.createNamespacedPod({ namespace: 'plain', body: { metadata: { name: 'while-down' }, spec: { containers: [{ name: 'a', image: 'busybox' }] } } });
+  expect(unaffected.metadata!.name).toBe('while-down');
+
+  ph = await startPodhooks({ server: { certDir, port }, kubernetes: { enabled: 'true', kubeconfig: cp.kubeconfigPath } });
+  const pod = await eventually('pod creation to recover', async () => core.createNamespacedPod({ namespace: 'hooks', body: hookPod('after-recovery') }));
+  expect(injected(pod)).toBe(true);
+});

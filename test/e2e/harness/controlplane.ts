@@ -1,0 +1,197 @@
+// A real control plane for tests, like controller-runtime's envtest: etcd,
+// kube-apiserver and kube-controller-manager on 127.0.0.1 with free ports, a fresh data
+// dir, a token-authenticated admin, always stopped by PID.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { createServer } from 'node:net';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+
+export const K8S_VERSION = process.env.PODHOOKS_K8S_VERSION ?? '1.37.2';
+
+export function binDir(): string {
+  const cache = process.env.PODHOOKS_K8S_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'podhooks', 'k8s', `v${K8S_VERSION}`);
+  return join(cache, 'bin');
+}
+
+export interface ControlPlane {
+  server: string;
+  token: string;
+  kubeconfigPath: string;
+  version: string;
+  dir: string;
+  kubeConfig(): KubeConfig;
+  kubectl(args: string[], input?: string): { code: number | null; stdout: string; stderr: string };
+  stop(): Promise<void>;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const p of running) p.kill('SIGKILL');
+});
+
+function start(dir: string, name: string, args: string[]): ChildProcess {
+  const bin = join(binDir(), name);
+  if (!existsSync(bin)) throw new Error(`${bin} is missing: run scripts/provision-k8s.sh (npm run test:e2e does) to build the control plane`);
+  const log = openSync(join(dir, `${name}.log`), 'a');
+  const proc = spawn(bin, args, { stdio: ['ignore', log, log] });
+  running.add(proc);
+  proc.once('exit', () => running.delete(proc));
+  return proc;
+}
+
+function tail(dir: string, name: string): string {
+  try {
+    return readFileSync(join(dir, `${name}.log`), 'utf8').split('\n').slice(-40).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+function get(url: string, token: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers: { authorization: `Bearer ${token}` }, rejectUnauthorized: false, timeout: 2000 }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.end();
+  });
+}
+
+async function waitReady(url: string, token: string, dir: string, proc: ChildProcess, name: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) throw new Error(`${name} exited with ${proc.exitCode}:\n${tail(dir, name)}`);
+    try {
+      if ((await get(url, token)).status === 200) return;
+    } catch {
+      /* not listening yet */
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${name} not ready within ${timeoutMs} ms:\n${tail(dir, name)}`);
+}
+
+async function stopProcess(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  const exited = new Promise((r) => p.once('exit', r));
+  p.kill('SIGTERM');
+  const timer = setTimeout(() => p.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+export async function startControlPlane(opts: { controllerManager?: boolean } = {}): Promise<ControlPlane> {
+  const dir = mkdtempSync(join(tmpdir(), 'podhooks-k8s-'));
+  const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+  const token = randomBytes(16).toString('hex');
+  writeFileSync(join(dir, 'tokens.csv'), `${token},admin,admin-uid,"system:masters"\n`);
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+  writeFileSync(join(dir, 'sa.key'), privateKey);
+  writeFileSync(join(dir, 'sa.pub'), publicKey);
+  const procs: ChildProcess[] = [];
+  const stopAll = async () => {
+    for (const p of procs.reverse()) await stopProcess(p);
+    rmSync(dir, { recursive: true, force: true });
+  };
+
+  try {
+    const etcd = start(dir, 'etcd', [
+      '--data-dir', join(dir, 'etcd'),
+      '--listen-client-urls', `http://127.0.0.1:${etcdPort}`,
+      '--advertise-client-urls', `http://127.0.0.1:${etcdPort}`,
+      '--listen-peer-urls', `http://127.0.0.1:${peerPort}`,
+      '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
+      '--initial-cluster', `default=http://127.0.0.1:${peerPort}`,
+      '--name', 'default',
+      '--unsafe-no-fsync',
+    ]);
+    procs.push(etcd);
+    const server = `https://127.0.0.1:${apiPort}`;
+    const apiserver = start(dir, 'kube-apiserver', [
+      '--etcd-servers', `http://127.0.0.1:${etcdPort}`,
+      '--bind-address', '127.0.0.1',
+      '--advertise-address', '127.0.0.1',
+      '--secure-port', String(apiPort),
+      '--cert-dir', join(dir, 'apiserver-certs'),
+      '--token-auth-file', join(dir, 'tokens.csv'),
+      '--authorization-mode', 'RBAC',
+      '--service-account-issuer', 'https://kubernetes.default.svc',
+      '--service-account-key-file', join(dir, 'sa.pub'),
+      '--service-account-signing-key-file', join(dir, 'sa.key'),
+      '--service-cluster-ip-range', '10.0.0.0/24',
+      '--endpoint-reconciler-type', 'none',
+      '--allow-privileged=true',
+    ]);
+    procs.push(apiserver);
+    await waitReady(`${server}/readyz`, token, dir, apiserver, 'kube-apiserver', 60_000);
+
+    const kubeconfigPath = join(dir, 'kubeconfig');
+    writeFileSync(
+      kubeconfigPath,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'test', cluster: { server, 'insecure-skip-tls-verify': true } }],
+        users: [{ name: 'admin', user: { token } }],
+        contexts: [{ name: 'test', context: { cluster: 'test', user: 'admin' } }],
+        'current-context': 'test',
+      }),
+    );
+    if (opts.controllerManager !== false) {
+      const cm = start(dir, 'kube-controller-manager', [
+        '--kubeconfig', kubeconfigPath,
+        '--controllers', '*',
+        '--service-account-private-key-file', join(dir, 'sa.key'),
+        '--root-ca-file', join(dir, 'apiserver-certs', 'apiserver.crt'),
+        '--use-service-account-credentials=false',
+        '--leader-elect=false',
+        '--bind-address', '127.0.0.1',
+        '--secure-port', String(await freePort()),
+        '--concurrent-replicaset-syncs', '10',
+        '--kube-api-qps', '200',
+        '--kube-api-burst', '400',
+      ]);
+      procs.push(cm);
+    }
+    const version = JSON.parse((await get(`${server}/version`, token)).body).gitVersion as string;
+    console.log(`e2e: control plane ${version} (etcd, kube-apiserver${opts.controllerManager !== false ? ', kube-controller-manager' : ''}) at ${server}`);
+    return {
+      server,
+      token,
+      kubeconfigPath,
+      version,
+      dir,
+      kubeConfig() {
+        const kc = new KubeConfig();
+        kc.loadFromFile(kubeconfigPath);
+        return kc;
+      },
+      kubectl(args, input) {
+        const r = spawnSync(join(binDir(), 'kubectl'), ['--kubeconfig', kubeconfigPath, ...args], { input, encoding: 'utf8' });
+        return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+      },
+      stop: stopAll,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
