@@ -3,6 +3,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { compare } from 'fast-json-patch';
 import type { Config } from '../config';
+import { A } from '../mutate/annotations';
 import { injectPrepared, preparePod, type PreparedPod } from '../mutate/inject';
 import { evaluate, exemption, needsNamespaceLabels, type Finding } from '../validate/policy';
 import type { AdmissionRequest, AdmissionResponse } from './review';
@@ -75,6 +76,10 @@ export async function mutate(req: AdmissionRequest, ctx: AdmissionContext): Prom
     return { response: { uid: req.uid, allowed: false, status: { code: 400, reason: 'BadRequest', message } }, decision: 'denied', reason: message };
   }
   if (!result.changed) return allow(req.uid, result.skip);
+  // On reinvocation the apiserver has defaulted the fields of what podhooks added
+  // (terminationMessagePath, fieldRef apiVersion, ...); the same plan means no change.
+  const status = (p: V1Pod) => p.metadata?.annotations?.[A.status];
+  if (prepared.previous && status(result.pod) === status(pod)) return allow(req.uid, 'already injected');
   const patch = compare(pod, result.pod);
   if (patch.length === 0) return allow(req.uid, 'already injected');
   return {

@@ -34,6 +34,9 @@ export interface InjectionStatus {
   volumes: string[];
   annotations: string[];
   changed: Record<string, ContainerRecord>;
+  /** The app containers the hooks were applied to; re-injection keeps to them, so
+   *  containers that other webhooks add later (reinvocation) are left alone. */
+  targets?: string[];
   /** Pod arrays podhooks created (the user had none), removed again by uninject. */
   created?: ('initContainers' | 'volumes')[];
 }

@@ -80,6 +80,10 @@ export function preparePod(pod: V1Pod, config: Config, namespace = pod.metadata?
   else if (!parsed.wantsInjection) prepared.skip = 'no podhooks hook, debug or authz annotation';
   if (prepared.skip || prepared.errors.length) return prepared;
 
+  const previousTargets = prepared.previous?.targets;
+  if (previousTargets && prepared.base.metadata?.annotations?.[A.containers] === undefined) {
+    parsed.spec.containers = parsed.spec.containers.filter((c) => previousTargets.includes(c));
+  }
   if (parsed.spec.preStart !== undefined) {
     for (const name of parsed.spec.containers) {
       const c = prepared.base.spec!.containers.find((x) => x.name === name)!;
@@ -159,6 +163,7 @@ export function injectPrepared(prepared: PreparedPod, options: InjectOptions): I
     throw err;
   }
   if (draft.isEmpty()) return unchanged('nothing to inject');
+  if (wrapsEntrypoint || spec.preOnline) draft.status.targets = spec.containers;
   return { pod: draft.finish(base), changed: true, errors: [], warnings: [] };
 }
 

@@ -124,3 +124,16 @@ for (const native of [true, false]) {
     });
   });
 }
+
+test('containers added after injection (another webhook, reinvocation) are left alone', () => {
+  const pod: V1Pod = {
+    metadata: { name: 'p', namespace: 'shop', annotations: { 'podhooks.io/pre-start': 'echo hi' } },
+    spec: { containers: [{ name: 'app', image: 'a', command: ['/app'] }] },
+  };
+  const once = injectPod(pod, { config, nativeSidecars: true }).pod;
+  const other = { name: 'other-sidecar', image: 'other:1' };
+  const withOther = { ...once, spec: { ...once.spec!, containers: [...once.spec!.containers, other] } };
+  const again = injectPod(withOther, { config, nativeSidecars: true });
+  expect(again.errors).toEqual([]);
+  expect(again.pod).toEqual(withOther);
+});
