@@ -4,7 +4,7 @@
 // @kubernetes/client-node 1.x and some of its dependencies ship only ES modules; jest's
 // CommonJS runtime on Node 20 cannot load them, so they are transpiled like our sources.
 const esmOnly = ['@kubernetes/client-node', 'openid-client', 'oauth4webapi', 'jose', 'jsonpath-plus'];
-const ts = { '^.+\\.(ts|js|mjs)$': ['ts-jest', { isolatedModules: true, tsconfig: { allowJs: true, module: 'commonjs', target: 'ES2022' } }] };
+const ts = { '^.+\\.(ts|js|mjs)$': ['ts-jest', { tsconfig: { isolatedModules: true, allowJs: true, module: 'commonjs', target: 'ES2022' } }] };
 const base = {
   testEnvironment: 'node',
   transform: ts,

@@ -1,6 +1,8 @@
 // podhooks registered with a real kube-apiserver (same manifests as deploy/), called
 // over TLS with the generated caBundle, exercised with real pods and Deployments.
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { createServer as createHttpsServer, type Server } from 'node:https';
+import { generateBundle } from '../../src/certs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AdmissionregistrationV1Api, AppsV1Api, CoreV1Api, NodeV1Api, type V1Pod } from '@kubernetes/client-node';
@@ -15,6 +17,7 @@ let ph: Podhooks;
 let core: CoreV1Api;
 let apps: AppsV1Api;
 let admission: AdmissionregistrationV1Api;
+let otherWebhook: Server | undefined;
 const certDir = join(mkdtempSync(join(tmpdir(), 'podhooks-e2e-')), 'certs');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -89,6 +92,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await new Promise((r) => (otherWebhook ? otherWebhook.close(r) : r(undefined)));
   await ph?.stop();
   await cp?.stop();
 });
@@ -208,3 +212,60 @@ test('with podhooks down, opted-in pods fail (failurePolicy Fail), others pass (
   const pod = await eventually('pod creation to recover', async () => core.createNamespacedPod({ namespace: 'hooks', body: hookPod('after-recovery') }));
   expect(injected(pod)).toBe(true);
 });
+
+test('with a second webhook and reinvocation IfNeeded on both, each addition is there exactly once', async () => {
+  // A test-only webhook that adds its own container; named zz-* so it runs after podhooks,
+  // which makes the apiserver reinvoke podhooks on the pod the other webhook changed.
+  const bundle = generateBundle(['localhost'], ['127.0.0.1']);
+  otherWebhook = createHttpsServer({ cert: bundle.cert, key: bundle.key }, (req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      const { request } = JSON.parse(body);
+      const has = request.object.spec.containers.some((c: { name: string }) => c.name === 'other-sidecar');
+      const patch = has ? undefined : Buffer.from(JSON.stringify([{ op: 'add', path: '/spec/containers/-', value: { name: 'other-sidecar', image: 'other:1' } }])).toString('base64');
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: request.uid, allowed: true, ...(patch ? { patchType: 'JSONPatch', patch } : {}) } }));
+    });
+  });
+  await new Promise<void>((r) => otherWebhook!.listen(0, '127.0.0.1', () => r()));
+  const port = (otherWebhook.address() as { port: number }).port;
+  await admission.createMutatingWebhookConfiguration({
+    body: {
+      metadata: { name: 'zz-other' },
+      webhooks: [
+        {
+          name: 'other.example.com',
+          admissionReviewVersions: ['v1'],
+          sideEffects: 'None',
+          reinvocationPolicy: 'IfNeeded',
+          clientConfig: { url: `https://127.0.0.1:${port}/`, caBundle: Buffer.from(bundle.caCert).toString('base64') },
+          rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'] }],
+          namespaceSelector: { matchLabels: { 'podhooks.io/injection': 'enabled' } },
+        },
+      ],
+    },
+  });
+  const pod = await eventually('the second webhook to be active', async () => {
+    const p = await core.createNamespacedPod({ namespace: 'hooks', body: hookPod('reinvoked-probe'), dryRun: 'All' });
+    return p.spec!.containers.some((c) => c.name === 'other-sidecar') ? p : undefined;
+  });
+  const names = (list?: { name: string }[]) => (list ?? []).map((c) => c.name);
+  expect(names(pod.spec!.containers)).toEqual(['app', 'other-sidecar']);
+  expect(names(pod.spec!.initContainers)).toEqual(['podhooks-tools', 'podhooks-logs']);
+  expect(pod.spec!.containers[0].command).toEqual(['/podhooks/bin/busybox', 'sh', '/podhooks/bin/wrapper.sh', '--', '/server']);
+  // A fresh pod: podhooks is asked twice, once to inject, once on reinvocation, when the
+  // injected pod plus the other container must need no change at all.
+  const fresh = await core.createNamespacedPod({ namespace: 'hooks', body: hookPod('reinvoked'), dryRun: 'All' });
+  expect(names(fresh.spec!.containers)).toEqual(['app', 'other-sidecar']);
+  const decisions = await eventually('the reinvocation', async () => {
+    const lines = ph.logs().filter((l) => l.webhook === 'mutate' && l.name === 'reinvoked');
+    return lines.length >= 2 ? lines : undefined;
+  }, 10_000);
+  expect(decisions.map((l) => [l.decision, l.reason])).toEqual([
+    ['patched', undefined],
+    ['allowed', 'already injected'],
+  ]);
+  await admission.deleteMutatingWebhookConfiguration({ name: 'zz-other' });
+});
+
