@@ -126,7 +126,11 @@ test('pods outside opted-in namespaces, opted out, or in kube-system are not tou
   expect(injected(annotatedOut)).toBe(false);
   const system = await core.createNamespacedPod({ namespace: 'kube-system', body: hookPod('system', { labels: { 'podhooks.io/inject': 'true' } }) });
   expect(injected(system)).toBe(false);
-  expect(ph.logs().some((l) => l.namespace === 'kube-system')).toBe(false);
+  // podhooks' own namespace, even labelled for injection: it must never depend on itself.
+  await namespace('podhooks', { 'podhooks.io/injection': 'enabled' });
+  const own = await core.createNamespacedPod({ namespace: 'podhooks', body: hookPod('own', { labels: { 'podhooks.io/inject': 'true' } }) });
+  expect(injected(own)).toBe(false);
+  expect(ph.logs().some((l) => l.namespace === 'kube-system' || l.namespace === 'podhooks')).toBe(false);
 });
 
 test('a pod labelled podhooks.io/inject=true is injected in a namespace that did not opt in', async () => {
