@@ -5,7 +5,7 @@ import { createServer as createHttpsServer, type Server } from 'node:https';
 import { generateBundle } from '../../src/certs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AdmissionregistrationV1Api, AppsV1Api, CoreV1Api, NodeV1Api, type V1Pod } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, AppsV1Api, BatchV1Api, CoreV1Api, NodeV1Api, type V1Pod } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { ROOT, startPodhooks, type Podhooks } from '../helpers/podhooks';
 import { K8S_VERSION, startControlPlane, type ControlPlane } from './harness/controlplane';
@@ -186,6 +186,31 @@ test('a Deployment scaled to 100 replicas yields 100 injected pods', async () =>
   );
   expect(pods).toHaveLength(100);
   expect(pods.filter(injected)).toHaveLength(100);
+});
+
+test("a Job's pod gets native sidecars (apiserver >= 1.29), so the Job can complete", async () => {
+  const batch = cp.kubeConfig().makeApiClient(BatchV1Api);
+  await batch.createNamespacedJob({
+    namespace: 'hooks',
+    body: {
+      metadata: { name: 'report' },
+      spec: {
+        template: {
+          metadata: { annotations: { 'podhooks.io/pre-start': 'echo inputs' } },
+          spec: { restartPolicy: 'Never', containers: [{ name: 'report', image: 'registry.example.com/report:1', command: ['/report'] }] },
+        },
+      },
+    },
+  });
+  const [pod] = await eventually('the Job pod', async () => {
+    const list = await core.listNamespacedPod({ namespace: 'hooks', labelSelector: 'job-name=report' });
+    return list.items.length ? list.items : undefined;
+  });
+  expect(injected(pod)).toBe(true);
+  expect(pod.spec!.containers.map((c) => c.name)).toEqual(['report']);
+  expect(pod.spec!.initContainers!.find((c) => c.name === 'podhooks-logs')?.restartPolicy).toBe('Always');
+  const line = ph.logs().find((l) => l.msg === 'sidecar mode from the apiserver version');
+  expect(line).toMatchObject({ apiserver: cp.version, nativeSidecars: true });
 });
 
 test('every golden output is accepted by the apiserver (server-side dry run)', async () => {
