@@ -1,0 +1,134 @@
+# podhooks preOnline runner (the podhooks-preonline sidecar):
+#   BUSYBOX sh /opt/podhooks/bin/preonline.sh
+# Waits until the app's check URL passes, runs the pre-online hook once, then writes the
+# online mark that the app containers' readiness probes require (probe.sh
+# --require-file), so the pod takes traffic only after the hook succeeded. Then idles.
+set -eu
+
+case $0 in */*) here=${0%/*} ;; *) here=. ;; esac
+if [ -z "${PODHOOKS_BUSYBOX:-}" ] && [ -x "$here/busybox" ]; then PODHOOKS_BUSYBOX=$here/busybox; fi
+BB=${PODHOOKS_BUSYBOX:-/podhooks/bin/busybox}
+url=${PODHOOKS_CHECK_URL:-}
+hook=${PODHOOKS_PRE_ONLINE:-}
+timeout=${PODHOOKS_TIMEOUT_SECONDS:-300}
+interval=${PODHOOKS_POLL_INTERVAL_SECONDS:-1}
+state_dir=${PODHOOKS_STATE_DIR:-/podhooks/state}
+log_dir=${PODHOOKS_LOG_DIR:-/podhooks/logs}
+term_log=${PODHOOKS_TERMINATION_LOG:-/dev/termination-log}
+mark=$state_dir/online
+log=
+
+# fail CODE MESSAGE: stderr, the hook log and the termination log, then exit CODE.
+fail() {
+  code=$1; shift
+  echo "podhooks: $*" >&2
+  if [ -n "$log" ]; then echo "podhooks: $*" >>"$log" 2>/dev/null || true; fi
+  if [ -w "$term_log" ]; then echo "podhooks: $*" >"$term_log" 2>/dev/null || true; fi
+  exit "$code"
+}
+say() {
+  echo "podhooks: $*"
+  if [ -n "$log" ]; then echo "podhooks: $*" >>"$log" 2>/dev/null || true; fi
+}
+# idle: nothing left to do, but a sidecar that exits is restarted; sleep until TERM/INT
+# and then exit 0 at once. This shell is PID 1 of its container, which ignores signals
+# it has no handler for, and a trap only runs once `wait` returns, not during a sleep.
+idle() {
+  sleeper=
+  trap 'if [ -n "$sleeper" ]; then kill "$sleeper" 2>/dev/null || true; fi; exit 0' TERM INT
+  while :; do
+    $BB sleep 3600 &
+    sleeper=$!
+    wait "$sleeper" || true
+  done
+}
+
+if [ -e "$mark" ]; then
+  # The sidecar was restarted after the hook succeeded: the hook runs once per pod.
+  say "pre-online hook already succeeded ($mark exists); not running it again"
+  idle
+fi
+
+[ -n "$url" ] || fail 2 "pre-online: PODHOOKS_CHECK_URL is not set"
+case $timeout in '' | *[!0-9]*) fail 2 "pre-online: PODHOOKS_TIMEOUT_SECONDS='$timeout' is not a whole number of seconds" ;; esac
+case $interval in '' | *[!0-9.]*) fail 2 "pre-online: PODHOOKS_POLL_INTERVAL_SECONDS='$interval' is not a number of seconds" ;; esac
+if $BB mkdir -p "$log_dir" 2>/dev/null && : >>"$log_dir/pre-online.log" 2>/dev/null; then
+  log=$log_dir/pre-online.log
+else
+  echo "podhooks: warning: cannot write $log_dir/pre-online.log; the hook's output goes to this container's log only" >&2
+fi
+
+trap 'say "pre-online: stopped by a signal before the hook ran"; exit 143' TERM
+trap 'say "pre-online: stopped by a signal before the hook ran"; exit 130' INT
+say "pre-online: waiting for $url to pass (timeout ${timeout}s)"
+start=$($BB date +%s)
+reported=$start
+while :; do
+  # One attempt at most 5s, and not much past the deadline.
+  left=$((timeout - ($($BB date +%s) - start)))
+  t=5
+  if [ "$left" -lt "$t" ]; then t=$left; fi
+  if [ "$t" -lt 1 ]; then t=1; fi
+  # probe.sh's `url` kind: success iff the status is 200..399, like a kubelet probe.
+  if result=$(PODHOOKS_BUSYBOX=$BB $BB sh "$here/probe.sh" --timeout "$t" -- url "$url"); then break; fi
+  now=$($BB date +%s)
+  # Whole seconds: -le, so that at least the full timeout has passed before giving up.
+  [ $((now - start)) -le "$timeout" ] || fail 1 "pre-online: $url did not pass within ${timeout}s; the pod stays unready"
+  if [ $((now - reported)) -ge 10 ]; then
+    say "pre-online: still waiting for $url ($((now - start))s of ${timeout}s; last attempt: ${result#podhooks: })"
+    reported=$now
+  fi
+  $BB sleep "$interval"
+done
+say "pre-online: $url passed after $(($($BB date +%s) - start))s"
+
+if [ -n "$hook" ]; then
+  say "pre-online hook starting"
+  hook_start=$($BB date +%s)
+  # As in wrapper.sh: the hook gets its own process group so that a signal stops all of
+  # it, and a FIFO + tee copies its output live to the log without hiding its exit code.
+  hook_pid=; tee_pid=; fifo=
+  on_signal() {
+    trap '' TERM INT
+    say "pre-online hook interrupted by a signal; stopping it"
+    if [ -n "$hook_pid" ]; then
+      kill -TERM -"$hook_pid" 2>/dev/null || kill -TERM "$hook_pid" 2>/dev/null || true
+      wait "$hook_pid" 2>/dev/null || true
+    fi
+    if [ -n "$fifo" ]; then $BB rm -f "$fifo"; fi
+    exit "$1"
+  }
+  trap 'on_signal 143' TERM
+  trap 'on_signal 130' INT
+  if [ -n "$log" ]; then
+    fifo=$log_dir/.pre-online.$$.fifo
+    $BB rm -f "$fifo"
+    $BB mkfifo "$fifo" 2>/dev/null || fifo=
+  fi
+  if [ -n "$fifo" ]; then
+    $BB tee -a "$log" <"$fifo" &
+    tee_pid=$!
+    $BB setsid "$BB" sh -c "$hook" >"$fifo" 2>&1 &
+    hook_pid=$!
+  else
+    $BB setsid "$BB" sh -c "$hook" 2>&1 &
+    hook_pid=$!
+  fi
+  rc=0
+  wait "$hook_pid" || rc=$?
+  hook_end=$($BB date +%s)
+  i=0
+  while [ -n "$tee_pid" ] && kill -0 "$tee_pid" 2>/dev/null && [ $i -lt 20 ]; do
+    $BB sleep 0.1; i=$((i + 1))
+  done
+  if [ -n "$fifo" ]; then $BB rm -f "$fifo"; fi
+  [ "$rc" -eq 0 ] || fail "$rc" "pre-online hook failed with exit code $rc; the pod stays unready"
+  say "pre-online hook finished in $((hook_end - hook_start))s"
+else
+  say "pre-online: no hook script set (PODHOOKS_PRE_ONLINE is empty)"
+fi
+
+$BB mkdir -p "$state_dir" 2>/dev/null || true
+$BB touch "$mark" 2>/dev/null || fail 1 "pre-online: cannot create $mark; the pod stays unready"
+say "pre-online hook succeeded; pod is now online"
+idle

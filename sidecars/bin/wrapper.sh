@@ -1,0 +1,116 @@
+# podhooks preStart wrapper: the app container's command becomes
+#   BUSYBOX sh /podhooks/bin/wrapper.sh -- CMD [ARGS...]
+# It runs the pre-start hook inside the app container (the app's filesystem and env),
+# streams the hook's output to the container log and to the shared log volume, then
+# execs CMD so the app replaces this shell (same PID, direct signals, its exit code).
+# Only busybox applets are used: the app image may have no coreutils at all.
+set -eu
+
+case $0 in */*) here=${0%/*} ;; *) here=. ;; esac
+if [ -z "${PODHOOKS_BUSYBOX:-}" ] && [ -x "$here/busybox" ]; then PODHOOKS_BUSYBOX=$here/busybox; fi
+BB=${PODHOOKS_BUSYBOX:-/podhooks/bin/busybox}
+name=${PODHOOKS_CONTAINER:-container}
+log_dir=${PODHOOKS_LOG_DIR:-/podhooks/logs}
+term_log=${PODHOOKS_TERMINATION_LOG:-/dev/termination-log}
+log=
+
+# fail CODE MESSAGE: stderr, the hook log, and the termination log (shown by
+# `kubectl describe pod` as the container's last state), then exit CODE.
+fail() {
+  code=$1; shift
+  echo "podhooks: $*" >&2
+  if [ -n "$log" ]; then echo "podhooks: $*" >>"$log" 2>/dev/null || true; fi
+  if [ -w "$term_log" ]; then echo "podhooks: $*" >"$term_log" 2>/dev/null || true; fi
+  exit "$code"
+}
+
+# say MESSAGE: stdout and the hook log.
+say() {
+  echo "podhooks: $*"
+  if [ -n "$log" ]; then echo "podhooks: $*" >>"$log" 2>/dev/null || true; fi
+}
+
+# resolve CMD: the file the container runtime would run for CMD (execvp's PATH search).
+# Done here rather than left to `exec` because busybox sh prefers its own applets, so a
+# plain `exec sh ...` would run busybox's sh instead of the image's /bin/sh.
+resolve() {
+  case $1 in
+    */*) [ -f "$1" ] && [ -x "$1" ] && echo "$1" && return 0; return 1 ;;
+  esac
+  old_ifs=$IFS; IFS=:
+  for d in ${PATH:-/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin}; do
+    if [ -f "${d:-.}/$1" ] && [ -x "${d:-.}/$1" ]; then IFS=$old_ifs; echo "${d:-.}/$1"; return 0; fi
+  done
+  IFS=$old_ifs; return 1
+}
+
+[ "${1:-}" = "--" ] || fail 127 "wrapper.sh: usage: wrapper.sh -- COMMAND [ARGS...] (missing --)"
+shift
+[ $# -gt 0 ] && [ -n "$1" ] || fail 127 "wrapper.sh: no command to run after -- (container $name)"
+
+hook=${PODHOOKS_PRE_START:-}
+if [ -n "$hook" ]; then
+  log=$log_dir/$name.pre-start.log
+  if ! $BB mkdir -p "$log_dir" 2>/dev/null || ! : >>"$log" 2>/dev/null; then
+    echo "podhooks: warning: cannot write $log; the hook's output goes to the container log only" >&2
+    log=
+  fi
+  say "pre-start hook for container $name starting"
+  start=$($BB date +%s)
+
+  # The hook runs in the background in its own process group (setsid) so that this
+  # shell can wait for it AND react to signals: as PID 1 of the container it would
+  # otherwise ignore SIGTERM, and a TERM for the hook must reach the hook's children
+  # too. Background jobs ignore SIGINT, so both signals are forwarded as TERM.
+  hook_pid=; tee_pid=; fifo=
+  on_signal() {
+    trap '' TERM INT
+    say "pre-start hook for container $name interrupted by a signal; stopping it"
+    if [ -n "$hook_pid" ]; then
+      kill -TERM -"$hook_pid" 2>/dev/null || kill -TERM "$hook_pid" 2>/dev/null || true
+      wait "$hook_pid" 2>/dev/null || true
+    fi
+    if [ -n "$fifo" ]; then $BB rm -f "$fifo"; fi
+    exit "$1"
+  }
+  trap 'on_signal 143' TERM
+  trap 'on_signal 130' INT
+
+  # Live copy of the output to the log: tee reads a FIFO the hook writes to. A pipeline
+  # would hide the hook's PID and exit code.
+  if [ -n "$log" ]; then
+    fifo=$log_dir/.$name.pre-start.$$.fifo
+    $BB rm -f "$fifo"
+    $BB mkfifo "$fifo" 2>/dev/null || fifo=
+  fi
+  if [ -n "$fifo" ]; then
+    $BB tee -a "$log" <"$fifo" &
+    tee_pid=$!
+    $BB setsid "$BB" sh -c "$hook" >"$fifo" 2>&1 &
+    hook_pid=$!
+  else
+    $BB setsid "$BB" sh -c "$hook" 2>&1 &
+    hook_pid=$!
+  fi
+  rc=0
+  wait "$hook_pid" || rc=$?
+  end=$($BB date +%s)
+  # Let tee drain; give up after ~2s if something the hook left running in the
+  # background still holds the FIFO open (tee then keeps copying its output).
+  i=0
+  while [ -n "$tee_pid" ] && kill -0 "$tee_pid" 2>/dev/null && [ $i -lt 20 ]; do
+    $BB sleep 0.1; i=$((i + 1))
+  done
+  if [ -n "$fifo" ]; then $BB rm -f "$fifo"; fi
+  trap - TERM INT
+
+  if [ "$rc" -ne 0 ]; then
+    fail "$rc" "pre-start hook for container $name failed with exit code $rc; the application was not started"
+  fi
+  say "pre-start hook for container $name finished in $((end - start))s"
+fi
+
+cmd=$1; shift
+path=$(resolve "$cmd") || fail 127 "container $name: command not found: $cmd (PATH=${PATH:-})"
+# exec -a keeps argv[0] as written in the spec, as the container runtime would pass it.
+exec -a "$cmd" "$path" "$@"

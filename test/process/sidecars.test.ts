@@ -1,0 +1,612 @@
+// The scripts that run inside users' pods (sidecars/bin), run for real under Debian's
+// static busybox (/bin/busybox, apt package busybox-static): the preStart wrapper, the
+// probe runner, the preOnline runner and the log streamer. Servers are node servers on
+// 127.0.0.1; temp dirs stand in for the shared volumes and the termination log. Every
+// process started here is stopped by PID in afterEach.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import * as net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import forge from 'node-forge';
+
+jest.setTimeout(20_000);
+
+const BB = '/bin/busybox';
+const BIN = resolve(__dirname, '../../sidecars/bin');
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------------------------
+// plumbing: processes, servers, temp dirs
+
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+interface Proc {
+  pid: number;
+  out(): string;
+  err(): string;
+  exited: Promise<Exit>;
+}
+
+const children = new Set<ChildProcess>();
+const servers: net.Server[] = [];
+const sockets = new Set<net.Socket>();
+
+function running(c: ChildProcess): boolean {
+  return c.exitCode === null && c.signalCode === null;
+}
+
+/** A self-signed certificate for 127.0.0.1. */
+function selfSigned(): { key: string; cert: string } {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const key = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+  const forgeKey = forge.pki.privateKeyFromPem(key) as forge.pki.rsa.PrivateKey;
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = forge.pki.setRsaPublicKey(forgeKey.n, forgeKey.e);
+  cert.serialNumber = '01';
+  cert.validity.notBefore = new Date(Date.now() - 60_000);
+  cert.validity.notAfter = new Date(Date.now() + 86_400_000);
+  const name = [{ name: 'commonName', value: '127.0.0.1' }];
+  cert.setSubject(name);
+  cert.setIssuer(name);
+  cert.sign(forgeKey, forge.md.sha256.create());
+  return { key, cert: forge.pki.certificateToPem(cert) };
+}
+
+/** `busybox sh sidecars/bin/SCRIPT ARGS` with only PATH and `env` in its environment. */
+function start(script: string, args: string[], env: Record<string, string> = {}): Proc {
+  const child = spawn(BB, ['sh', join(BIN, script), ...args], {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PODHOOKS_BUSYBOX: BB, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  if (child.pid === undefined) throw new Error(`could not start ${script}`);
+  children.add(child);
+  let out = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const exited = new Promise<Exit>((res) => child.on('close', (code, signal) => res({ code, signal })));
+  return { pid: child.pid, out: () => out, err: () => err, exited };
+}
+
+async function run(script: string, args: string[], env: Record<string, string> = {}): Promise<Exit & { out: string; err: string }> {
+  const p = start(script, args, env);
+  const e = await p.exited;
+  return { ...e, out: p.out(), err: p.err() };
+}
+
+/** Polls `fn` until it returns (or resolves to) something truthy; fails after `ms`. */
+type Maybe<T> = T | undefined | null | false;
+async function waitFor<T>(what: string, fn: () => Maybe<T> | Promise<Maybe<T>>, ms = 5000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms}ms waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/** Resolves with the exit, or rejects if the process is still running after `ms`. */
+function exitWithin(p: Proc, ms: number): Promise<Exit> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, rej) => {
+    timer = setTimeout(() => rej(new Error(`process ${p.pid} still running after ${ms}ms`)), ms);
+  });
+  return Promise.race([p.exited, late]).finally(() => clearTimeout(timer));
+}
+
+function listen(server: net.Server): Promise<number> {
+  servers.push(server);
+  server.on('connection', (s: net.Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  return new Promise((res, rej) => {
+    server.once('error', rej);
+    server.listen(0, '127.0.0.1', () => res((server.address() as net.AddressInfo).port));
+  });
+}
+
+/** A port on 127.0.0.1 that nothing listens on. */
+async function closedPort(): Promise<number> {
+  const s = net.createServer();
+  const port = await new Promise<number>((res) => s.listen(0, '127.0.0.1', () => res((s.address() as net.AddressInfo).port)));
+  await new Promise((res) => s.close(res));
+  return port;
+}
+
+const dirs: string[] = [];
+function tmp(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'podhooks-sidecars-'));
+  dirs.push(dir);
+  return dir;
+}
+
+const read = (path: string): string => (existsSync(path) ? readFileSync(path, 'utf8') : '');
+
+/** PIDs of the live (non-zombie) processes descending from `pid`, from /proc. */
+function descendants(pid: number): number[] {
+  const parent = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (state !== 'Z') parent.set(Number(name), Number(ppid));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const found: number[] = [];
+  const todo = [pid];
+  while (todo.length) {
+    const p = todo.pop()!;
+    for (const [child, pp] of parent) if (pp === p) (found.push(child), todo.push(child));
+  }
+  return found;
+}
+
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+afterEach(async () => {
+  // TERM first so the scripts stop what they started themselves, then KILL.
+  for (const c of children) if (running(c)) process.kill(c.pid!, 'SIGTERM');
+  const deadline = Date.now() + 2000;
+  while ([...children].some(running) && Date.now() < deadline) await sleep(50);
+  for (const c of children) if (running(c)) process.kill(c.pid!, 'SIGKILL');
+  children.clear();
+  for (const s of sockets) s.destroy();
+  sockets.clear();
+  await Promise.all(servers.splice(0).map((s) => new Promise((res) => s.close(res))));
+});
+
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+beforeAll(() => {
+  if (!existsSync(BB)) throw new Error(`${BB} is missing: install the Debian package busybox-static`);
+});
+
+// ---------------------------------------------------------------------------------
+// wrapper.sh: preStart
+
+describe('wrapper.sh (preStart)', () => {
+  function setup() {
+    const dir = tmp();
+    const termLog = join(dir, 'termination-log');
+    writeFileSync(termLog, '');
+    const env = {
+      PODHOOKS_CONTAINER: 'app',
+      PODHOOKS_LOG_DIR: join(dir, 'logs'),
+      PODHOOKS_TERMINATION_LOG: termLog,
+      ORDER: join(dir, 'order'),
+      MARK: join(dir, 'mark'),
+    };
+    return { dir, termLog, env, log: join(dir, 'logs', 'app.pre-start.log') };
+  }
+  const app = (script: string) => ['--', BB, 'sh', '-c', script];
+
+  test('runs the hook first, then execs the app, whose exit code is the container\'s', async () => {
+    const { env, log } = setup();
+    const p = start('wrapper.sh', app('echo app >> "$ORDER"; echo "app-pid $$"; exit 7'), {
+      ...env,
+      PODHOOKS_PRE_START: 'echo hook-out; echo hook-err >&2; echo hook >> "$ORDER"',
+    });
+    const { code } = await p.exited;
+    expect(code).toBe(7);
+    expect(read(env.ORDER)).toBe('hook\napp\n');
+
+    const out = p.out();
+    const at = (s: string) => out.indexOf(s);
+    expect(at('podhooks: pre-start hook for container app starting')).toBe(0);
+    expect(at('hook-out')).toBeGreaterThan(0);
+    expect(at('hook-err')).toBeGreaterThan(at('hook-out'));
+    expect(out).toMatch(/podhooks: pre-start hook for container app finished in \d+s\n/);
+    expect(at('app-pid')).toBeGreaterThan(at('finished in'));
+    // exec: the app is the very process that was started (PID 1 in the container).
+    expect(out).toContain(`app-pid ${p.pid}\n`);
+
+    const logged = read(log);
+    expect(logged).toContain('pre-start hook for container app starting');
+    expect(logged).toContain('hook-out\nhook-err\n');
+    expect(logged).toMatch(/finished in \d+s/);
+    expect(logged).not.toContain('app-pid');
+    expect(p.err()).toBe('');
+  });
+
+  test('without PODHOOKS_PRE_START the app runs directly', async () => {
+    const { env, log } = setup();
+    const p = start('wrapper.sh', [...app('echo "app-pid $$ args $*"; exit 3'), 'argv0', 'a b', 'c'], env);
+    const { code } = await p.exited;
+    expect(code).toBe(3);
+    expect(p.out()).toBe(`app-pid ${p.pid} args a b c\n`);
+    expect(existsSync(log)).toBe(false);
+  });
+
+  test('SIGTERM to the container process reaches the app', async () => {
+    const { env } = setup();
+    const p = start(
+      'wrapper.sh',
+      app('trap \'echo got-term > "$MARK"; kill $s; exit 0\' TERM; /bin/busybox sleep 30 & s=$!; echo ready; wait $s; exit 9'),
+      { ...env, PODHOOKS_PRE_START: 'echo hook' },
+    );
+    await waitFor('the app to be ready', () => p.out().includes('ready\n'));
+    process.kill(p.pid, 'SIGTERM');
+    const { code } = await exitWithin(p, 5000);
+    expect(code).toBe(0);
+    expect(read(env.MARK)).toBe('got-term\n');
+  });
+
+  test.each([
+    ['SIGTERM', 143],
+    ['SIGINT', 130],
+  ] as const)('%s while the hook runs stops the hook (and what it started) and the app never runs', async (signal, expected) => {
+    const { env } = setup();
+    const p = start('wrapper.sh', app('echo app >> "$ORDER"'), {
+      ...env,
+      PODHOOKS_PRE_START: 'trap \'echo hook-got-term >> "$MARK"; exit 1\' TERM; echo hook-waiting; /bin/busybox sleep 30 & wait',
+    });
+    await waitFor('the hook to start', () => p.out().includes('hook-waiting\n'));
+    const tree = descendants(p.pid);
+    expect(tree.length).toBeGreaterThan(0);
+    process.kill(p.pid, signal);
+    const { code } = await exitWithin(p, 5000);
+    expect(code).toBe(expected);
+    expect(read(env.MARK)).toBe('hook-got-term\n');
+    expect(existsSync(env.ORDER)).toBe(false);
+    expect(p.out()).toContain('pre-start hook for container app interrupted by a signal');
+    await waitFor('the hook\'s processes to be gone', () => tree.every((pid) => !alive(pid)));
+  });
+
+  test('a failing hook stops the container with its exit code and a termination message', async () => {
+    const { env, termLog, log } = setup();
+    const r = await run('wrapper.sh', app('echo app >> "$ORDER"'), { ...env, PODHOOKS_PRE_START: 'echo doing-things; exit 3' });
+    const message = 'podhooks: pre-start hook for container app failed with exit code 3; the application was not started';
+    expect(r.code).toBe(3);
+    expect(r.out).toContain('doing-things');
+    expect(r.out).not.toContain('finished in');
+    expect(r.err).toBe(`${message}\n`);
+    expect(read(termLog)).toBe(`${message}\n`);
+    expect(read(log)).toContain(`doing-things\n${message}\n`);
+    expect(existsSync(env.ORDER)).toBe(false);
+  });
+
+  test('usage errors and a missing command exit 127 with a message', async () => {
+    const { env, termLog } = setup();
+    const noDashes = await run('wrapper.sh', [BB, 'true'], env);
+    expect(noDashes.code).toBe(127);
+    expect(noDashes.err).toContain('missing --');
+    const empty = await run('wrapper.sh', ['--'], env);
+    expect(empty.code).toBe(127);
+    expect(empty.err).toContain('no command to run after --');
+    const missing = await run('wrapper.sh', ['--', 'podhooks-no-such-command', 'x'], { ...env, PODHOOKS_PRE_START: 'echo hook-ran' });
+    expect(missing.code).toBe(127);
+    expect(missing.out).toContain('hook-ran');
+    expect(missing.err).toContain('command not found: podhooks-no-such-command');
+    expect(read(termLog)).toContain('command not found: podhooks-no-such-command');
+  });
+});
+
+// ---------------------------------------------------------------------------------
+// probe.sh: the rewritten probes
+
+describe('probe.sh', () => {
+  const probe = (args: string[], env: Record<string, string> = {}) => run('probe.sh', args, env);
+  let port: number;
+  let seen: http.IncomingHttpHeaders[];
+
+  beforeEach(async () => {
+    seen = [];
+    const server = http.createServer((req, res) => {
+      seen.push(req.headers);
+      const m = /^\/status\/(\d{3})$/.exec(req.url ?? '');
+      if (m) {
+        const status = Number(m[1]);
+        // The redirect target refuses connections: the 302 alone decides, like the kubelet.
+        if (status >= 300 && status < 400) res.setHeader('Location', 'http://127.0.0.1:1/elsewhere');
+        res.writeHead(status).end(`status ${status}\n`);
+      } else if (req.url === '/needs-header') {
+        res.writeHead(req.headers['x-probe'] === 'yes please' ? 200 : 400).end();
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    port = await listen(server);
+  });
+
+  test('http-get: 200 and 302 pass, 404 and 500 fail with the status', async () => {
+    for (const status of [200, 302]) {
+      const r = await probe(['--', 'http-get', 'http', '', String(port), `/status/${status}`]);
+      expect({ status, code: r.code, out: r.out }).toEqual({ status, code: 0, out: '' });
+    }
+    for (const status of [404, 500]) {
+      const r = await probe(['--', 'http-get', 'http', '127.0.0.1', String(port), `/status/${status}`]);
+      expect(r.code).toBe(1);
+      expect(r.out).toBe(`podhooks: HTTP probe failed with statuscode: ${status} (http://127.0.0.1:${port}/status/${status})\n`);
+    }
+    expect(seen[0]['user-agent']).toBe('kube-probe/podhooks');
+  });
+
+  test('http-get: headers are sent', async () => {
+    expect((await probe(['--', 'http-get', 'http', '', String(port), '/needs-header'])).code).toBe(1);
+    const r = await probe(['--', 'http-get', 'http', '', String(port), '/needs-header', 'X-Probe:yes please', 'X-Other:1']);
+    expect(r.code).toBe(0);
+    expect(seen[seen.length - 1]).toMatchObject({ 'x-probe': 'yes please', 'x-other': '1' });
+  });
+
+  test('http-get and tcp: a closed port fails with one line', async () => {
+    const closed = String(await closedPort());
+    const h = await probe(['--', 'http-get', 'http', '', closed, '/']);
+    expect(h.code).toBe(1);
+    expect(h.out).toMatch(new RegExp(`^podhooks: HTTP probe of http://127\\.0\\.0\\.1:${closed}/ failed: .*refused\\n$`, 'i'));
+    const t = await probe(['--', 'tcp', '', closed]);
+    expect(t.code).toBe(1);
+    expect(t.out).toMatch(new RegExp(`^podhooks: TCP probe of 127\\.0\\.0\\.1:${closed} failed: .*refused\\n$`, 'i'));
+  });
+
+  test('http-get: a server that never answers fails after the timeout', async () => {
+    const silent = await listen(net.createServer(() => undefined));
+    const r = await probe(['--', 'http-get', 'http', '', String(silent), '/'], { PODHOOKS_PROBE_TIMEOUT: '1' });
+    expect(r.code).toBe(1);
+    expect(r.out).toBe(`podhooks: HTTP probe of http://127.0.0.1:${silent}/ timed out after 1s\n`);
+    expect(r.err).toBe('');
+  });
+
+  test('http-get https without openssl in the image: busybox\'s own TLS 1.2 client, no certificate check', async () => {
+    // With no `openssl` on PATH busybox wget uses its built-in TLS client. It does not
+    // check the (self-signed) certificate, but OpenSSL 3 servers at their default
+    // security level refuse its handshake; lenient ones (SECLEVEL=0) accept it.
+    const noOpenssl = { PATH: tmp() };
+    const tls = selfSigned();
+    const handler = (_req: http.IncomingMessage, res: http.ServerResponse) => res.writeHead(204).end();
+    const lenient = await listen(https.createServer({ ...tls, ciphers: 'DEFAULT:@SECLEVEL=0', maxVersion: 'TLSv1.2' }, handler));
+    expect((await probe(['--', 'http-get', 'https', '', String(lenient), '/'], noOpenssl)).code).toBe(0);
+    const strict = await listen(https.createServer(tls, handler));
+    const r = await probe(['--', 'http-get', 'https', '', String(strict), '/'], noOpenssl);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/^podhooks: HTTP probe of https:\/\/127\.0\.0\.1:\d+\/ failed: .*\(https: busybox wget uses openssl from the image if there is one, else its own TLS 1\.2 client\)\n$/);
+  });
+
+  test('tcp: an open port passes', async () => {
+    const r = await probe(['--', 'tcp', '127.0.0.1', String(port)]);
+    expect(r.code).toBe(0);
+  });
+
+  test('exec: the command\'s exit code decides', async () => {
+    expect((await probe(['--', 'exec', BB, 'true'])).code).toBe(0);
+    const r = await probe(['--', 'exec', BB, 'sh', '-c', 'echo not healthy; echo really >&2; exit 4']);
+    expect(r.code).toBe(4);
+    expect(r.out).toBe(`podhooks: exec probe '${BB}' failed with exit code 4: not healthy | really\n`);
+    const missing = await probe(['--', 'exec', 'podhooks-no-such-command']);
+    expect(missing.code).not.toBe(0);
+    expect(missing.out).toContain('command not found: podhooks-no-such-command');
+  });
+
+  test('none passes; grpc without grpc_health_probe fails saying so; bad usage exits 2', async () => {
+    expect(await probe(['--', 'none'])).toMatchObject({ code: 0, out: '' });
+    const g = await probe(['--', 'grpc', '', String(port)]);
+    expect(g.code).toBe(1);
+    expect(g.out).toContain(`${BIN}/grpc_health_probe, which is missing`);
+    expect((await probe(['--', 'ftp', 'x'])).code).toBe(2);
+    expect((await probe(['--bogus', '--', 'none'])).code).toBe(2);
+  });
+
+  test('--require-file gates the probe on the preOnline mark', async () => {
+    const mark = join(tmp(), 'online');
+    const closedGate = await probe(['--require-file', mark, '--', 'http-get', 'http', '', String(port), '/status/200']);
+    expect(closedGate.code).toBe(1);
+    expect(closedGate.out).toBe(`podhooks: not online yet: ${mark} missing (pre-online hook has not succeeded)\n`);
+    expect(seen).toHaveLength(0);
+    writeFileSync(mark, '');
+    expect((await probe(['--require-file', mark, '--', 'http-get', 'http', '', String(port), '/status/200'])).code).toBe(0);
+    // Once the gate is open the original probe decides.
+    expect((await probe(['--require-file', mark, '--', 'http-get', 'http', '', String(port), '/status/503'])).code).toBe(1);
+  });
+
+  describe('--jdwp-port', () => {
+    const header = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
+    const line = (local: string, remote: string, st: string) =>
+      `   0: ${local} ${remote} ${st} 00000000:00000000 00:00000000 00000000  1000        0 12345 1 0000000000000000 20 4 30 10 -1\n`;
+    // 5005 = 0x138D
+    function procNet(tcp: string, tcp6 = header): string {
+      const dir = tmp();
+      writeFileSync(join(dir, 'tcp'), header + tcp);
+      writeFileSync(join(dir, 'tcp6'), tcp6);
+      return dir;
+    }
+    const failing = ['--', 'exec', BB, 'sh', '-c', 'echo app is paused; exit 1'];
+
+    test('fixture: an ESTABLISHED socket on the local JDWP port passes before the probe', async () => {
+      const dir = procNet(line('00000000:138D', '00000000:0000', '0A') + line('0100007F:138D', '0100007F:C350', '01'));
+      const r = await probe(['--jdwp-port', '5005', ...failing], { PODHOOKS_PROC_NET: dir });
+      expect(r.code).toBe(0);
+      expect(r.out).toBe('podhooks: debugger attached on port 5005; liveness passes\n');
+    });
+
+    test('fixture: IPv6 sockets count too', async () => {
+      const dir = procNet('', header + line('00000000000000000000000001000000:138D', '00000000000000000000000001000000:C350', '01'));
+      expect((await probe(['--jdwp-port', '5005', ...failing], { PODHOOKS_PROC_NET: dir })).code).toBe(0);
+    });
+
+    test('fixture: LISTEN only, or 5005 as the remote port, falls through to the probe', async () => {
+      const dir = procNet(line('00000000:138D', '00000000:0000', '0A') + line('0100007F:C350', '0100007F:138D', '01'));
+      const r = await probe(['--jdwp-port', '5005', ...failing], { PODHOOKS_PROC_NET: dir });
+      expect(r.code).toBe(1);
+      expect(r.out).toContain('app is paused');
+    });
+
+    test('a real loopback connection passes; after the client leaves the probe decides', async () => {
+      const jdwp = await listen(net.createServer(() => undefined));
+      const client = net.connect(jdwp, '127.0.0.1');
+      sockets.add(client);
+      await new Promise((res) => client.once('connect', res));
+      const attached = await probe(['--jdwp-port', String(jdwp), ...failing]);
+      expect(attached.code).toBe(0);
+      expect(attached.out).toBe(`podhooks: debugger attached on port ${jdwp}; liveness passes\n`);
+
+      client.destroy();
+      const r = await waitFor('the probe to fall through', async () => {
+        const x = await probe(['--jdwp-port', String(jdwp), ...failing]);
+        return x.code !== 0 && x;
+      });
+      expect(r.code).toBe(1);
+      expect(r.out).toContain('app is paused');
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------------
+// preonline.sh
+
+describe('preonline.sh', () => {
+  interface Health {
+    port: number;
+    /** /health requests answered, with their status. */
+    answers: number[];
+    /** For each request to /hook: had /health already answered 200? */
+    hookAfterHealthy: boolean[];
+  }
+  async function healthServer(healthyAfterMs: number): Promise<Health> {
+    const t0 = Date.now();
+    const h: Health = { port: 0, answers: [], hookAfterHealthy: [] };
+    h.port = await listen(
+      http.createServer((req, res) => {
+        if (req.url === '/health') {
+          const status = Date.now() - t0 >= healthyAfterMs ? 200 : 503;
+          h.answers.push(status);
+          res.writeHead(status).end();
+        } else {
+          h.hookAfterHealthy.push(h.answers.includes(200));
+          res.writeHead(200).end('ok\n');
+        }
+      }),
+    );
+    return h;
+  }
+  function setup(extra: Record<string, string>) {
+    const dir = tmp();
+    const termLog = join(dir, 'termination-log');
+    writeFileSync(termLog, '');
+    const env = {
+      PODHOOKS_STATE_DIR: join(dir, 'state'),
+      PODHOOKS_LOG_DIR: join(dir, 'logs'),
+      PODHOOKS_TERMINATION_LOG: termLog,
+      PODHOOKS_POLL_INTERVAL_SECONDS: '0.2',
+      MARK: join(dir, 'hook-ran'),
+      ...extra,
+    };
+    return { env, termLog, online: join(dir, 'state', 'online'), log: join(dir, 'logs', 'pre-online.log') };
+  }
+
+  test('waits for the check URL, runs the hook once, marks the pod online, exits 0 on TERM', async () => {
+    const h = await healthServer(1500);
+    const { env, online, log } = setup({
+      PODHOOKS_CHECK_URL: `http://127.0.0.1:${h.port}/health`,
+      PODHOOKS_PRE_ONLINE: `echo hook-output; "$PODHOOKS_BUSYBOX" wget -q -O /dev/null http://127.0.0.1:${h.port}/hook; echo ran >> "$MARK"`,
+    });
+    const p = start('preonline.sh', [], env);
+    await waitFor('the online mark', () => existsSync(online), 10_000);
+    await waitFor('the success line', () => p.out().includes('podhooks: pre-online hook succeeded; pod is now online\n'));
+
+    expect(h.answers.filter((s) => s === 503).length).toBeGreaterThan(0);
+    expect(h.answers[h.answers.length - 1]).toBe(200);
+    expect(h.hookAfterHealthy).toEqual([true]);
+    expect(read(env.MARK)).toBe('ran\n');
+    expect(p.out().indexOf('hook-output')).toBeLessThan(p.out().indexOf('pod is now online'));
+    expect(read(log)).toContain('hook-output\n');
+    expect(read(log)).toContain('pod is now online');
+
+    process.kill(p.pid, 'SIGTERM');
+    expect((await exitWithin(p, 5000)).code).toBe(0);
+  });
+
+  test('after a restart with the mark present the hook does not run again', async () => {
+    const h = await healthServer(0);
+    const { env, online } = setup({
+      PODHOOKS_CHECK_URL: `http://127.0.0.1:${h.port}/health`,
+      PODHOOKS_PRE_ONLINE: 'echo ran >> "$MARK"',
+    });
+    const first = start('preonline.sh', [], env);
+    await waitFor('the online mark', () => existsSync(online));
+    await waitFor('the success line', () => first.out().includes('pod is now online'));
+    process.kill(first.pid, 'SIGINT');
+    expect((await exitWithin(first, 5000)).code).toBe(0);
+
+    const again = start('preonline.sh', [], env);
+    await waitFor('the restart notice', () => again.out().includes('already succeeded'));
+    process.kill(again.pid, 'SIGTERM');
+    expect((await exitWithin(again, 5000)).code).toBe(0);
+    expect(read(env.MARK)).toBe('ran\n');
+  });
+
+  test('a URL that never passes times out: exit 1, termination message, no hook, no mark', async () => {
+    const closed = await closedPort();
+    const url = `http://127.0.0.1:${closed}/health`;
+    const { env, online, termLog, log } = setup({ PODHOOKS_CHECK_URL: url, PODHOOKS_TIMEOUT_SECONDS: '2', PODHOOKS_PRE_ONLINE: 'echo ran >> "$MARK"' });
+    const r = await run('preonline.sh', [], env);
+    const message = `podhooks: pre-online: ${url} did not pass within 2s; the pod stays unready\n`;
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(message);
+    expect(read(termLog)).toBe(message);
+    expect(read(log)).toContain(message);
+    expect(existsSync(online)).toBe(false);
+    expect(existsSync(env.MARK)).toBe(false);
+  });
+
+  test('a failing hook exits with its code and leaves the pod unready', async () => {
+    const h = await healthServer(0);
+    const { env, online, termLog } = setup({ PODHOOKS_CHECK_URL: `http://127.0.0.1:${h.port}/health`, PODHOOKS_PRE_ONLINE: 'echo trying; exit 5' });
+    const r = await run('preonline.sh', [], env);
+    expect(r.code).toBe(5);
+    expect(r.out).toContain('trying');
+    expect(r.err).toBe('podhooks: pre-online hook failed with exit code 5; the pod stays unready\n');
+    expect(read(termLog)).toContain('exit code 5');
+    expect(existsSync(online)).toBe(false);
+  });
+});
+
+// ---------------------------------------------------------------------------------
+// logstream.sh
+
+describe('logstream.sh', () => {
+  test('streams lines from files created after it started, prefixed, and exits 0 on TERM', async () => {
+    const dir = tmp();
+    const preStart = join(dir, 'app.pre-start.log');
+    const preOnline = join(dir, 'pre-online.log');
+    const p = start('logstream.sh', [preStart, preOnline]);
+    await waitFor('the streamer to start', () => p.out().includes('podhooks: streaming hook logs'));
+    await waitFor('one tail per file', () => descendants(p.pid).length >= 4);
+    await sleep(300);
+
+    writeFileSync(preStart, 'one\ntwo\n');
+    await waitFor('the first lines', () => p.out().includes('[app pre-start] one\n[app pre-start] two\n'));
+    writeFileSync(preOnline, 'three\n', { flag: 'a' });
+    writeFileSync(preStart, 'four\n', { flag: 'a' });
+    await waitFor('the later lines', () => p.out().includes('[pre-online] three\n') && p.out().includes('[app pre-start] four\n'));
+
+    const tree = descendants(p.pid);
+    process.kill(p.pid, 'SIGTERM');
+    expect((await exitWithin(p, 5000)).code).toBe(0);
+    await waitFor('the tails to be gone', () => tree.every((pid) => !alive(pid)));
+  });
+
+  test('without files it is a usage error', async () => {
+    const r = await run('logstream.sh', []);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('usage');
+  });
+});
