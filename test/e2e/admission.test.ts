@@ -213,6 +213,26 @@ test("a Job's pod gets native sidecars (apiserver >= 1.29), so the Job can compl
   expect(line).toMatchObject({ apiserver: cp.version, nativeSidecars: true });
 });
 
+test('injected pods pass Pod Security Standards "restricted", enforced by the apiserver', async () => {
+  await namespace('strict', { 'podhooks.io/injection': 'enabled', 'pod-security.kubernetes.io/enforce': 'restricted' });
+  const restricted = {
+    runAsNonRoot: true,
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ['ALL'] },
+    seccompProfile: { type: 'RuntimeDefault' },
+  };
+  const body: V1Pod = {
+    metadata: {
+      name: 'strict',
+      annotations: { 'podhooks.io/pre-start': 'echo hi', 'podhooks.io/pre-online': 'echo on', 'podhooks.io/check-url': 'http://localhost:8080/' },
+    },
+    spec: { containers: [{ name: 'app', image: 'registry.example.com/web:1', command: ['/server'], securityContext: restricted }] },
+  };
+  const pod = await core.createNamespacedPod({ namespace: 'strict', body });
+  expect(injected(pod)).toBe(true);
+  expect(pod.spec!.initContainers!.map((c) => c.name)).toEqual(['podhooks-tools', 'podhooks-logs', 'podhooks-preonline']);
+});
+
 test('every golden output is accepted by the apiserver (server-side dry run)', async () => {
   const dir = join(ROOT, 'test/golden');
   const files = readdirSync(dir).filter((f) => f.endsWith('.injected.yaml'));
