@@ -6,6 +6,7 @@
 set -eu
 
 case $0 in */*) here=${0%/*} ;; *) here=. ;; esac
+. "$here/hooklib.sh"
 if [ -z "${PODHOOKS_BUSYBOX:-}" ] && [ -x "$here/busybox" ]; then PODHOOKS_BUSYBOX=$here/busybox; fi
 BB=${PODHOOKS_BUSYBOX:-/podhooks/bin/busybox}
 url=${PODHOOKS_CHECK_URL:-}
@@ -85,43 +86,9 @@ say "pre-online: $url passed after $(($($BB date +%s) - start))s"
 if [ -n "$hook" ]; then
   say "pre-online hook starting"
   hook_start=$($BB date +%s)
-  # As in wrapper.sh: the hook gets its own process group so that a signal stops all of
-  # it, and a FIFO + tee copies its output live to the log without hiding its exit code.
-  hook_pid=; tee_pid=; fifo=
-  on_signal() {
-    trap '' TERM INT
-    say "pre-online hook interrupted by a signal; stopping it"
-    if [ -n "$hook_pid" ]; then
-      kill -TERM -"$hook_pid" 2>/dev/null || kill -TERM "$hook_pid" 2>/dev/null || true
-      wait "$hook_pid" 2>/dev/null || true
-    fi
-    if [ -n "$fifo" ]; then $BB rm -f "$fifo"; fi
-    exit "$1"
-  }
-  trap 'on_signal 143' TERM
-  trap 'on_signal 130' INT
-  if [ -n "$log" ]; then
-    fifo=$log_dir/.pre-online.$$.fifo
-    $BB rm -f "$fifo"
-    $BB mkfifo "$fifo" 2>/dev/null || fifo=
-  fi
-  if [ -n "$fifo" ]; then
-    $BB tee -a "$log" <"$fifo" &
-    tee_pid=$!
-    $BB setsid "$BB" sh -c "$hook" >"$fifo" 2>&1 &
-    hook_pid=$!
-  else
-    $BB setsid "$BB" sh -c "$hook" 2>&1 &
-    hook_pid=$!
-  fi
-  rc=0
-  wait "$hook_pid" || rc=$?
+  run_hook "pre-online hook" "$hook" "$log_dir/.pre-online.$$.fifo"
+  rc=$hook_rc
   hook_end=$($BB date +%s)
-  i=0
-  while [ -n "$tee_pid" ] && kill -0 "$tee_pid" 2>/dev/null && [ $i -lt 20 ]; do
-    $BB sleep 0.1; i=$((i + 1))
-  done
-  if [ -n "$fifo" ]; then $BB rm -f "$fifo"; fi
   [ "$rc" -eq 0 ] || fail "$rc" "pre-online hook failed with exit code $rc; the pod stays unready"
   say "pre-online hook finished in $((hook_end - hook_start))s"
 else

@@ -7,6 +7,7 @@
 set -eu
 
 case $0 in */*) here=${0%/*} ;; *) here=. ;; esac
+. "$here/hooklib.sh"
 if [ -z "${PODHOOKS_BUSYBOX:-}" ] && [ -x "$here/busybox" ]; then PODHOOKS_BUSYBOX=$here/busybox; fi
 BB=${PODHOOKS_BUSYBOX:-/podhooks/bin/busybox}
 name=${PODHOOKS_CONTAINER:-container}
@@ -58,51 +59,9 @@ if [ -n "$hook" ]; then
   say "pre-start hook for container $name starting"
   start=$($BB date +%s)
 
-  # The hook runs in the background in its own process group (setsid) so that this
-  # shell can wait for it AND react to signals: as PID 1 of the container it would
-  # otherwise ignore SIGTERM, and a TERM for the hook must reach the hook's children
-  # too. Background jobs ignore SIGINT, so both signals are forwarded as TERM.
-  hook_pid=; tee_pid=; fifo=
-  on_signal() {
-    trap '' TERM INT
-    say "pre-start hook for container $name interrupted by a signal; stopping it"
-    if [ -n "$hook_pid" ]; then
-      kill -TERM -"$hook_pid" 2>/dev/null || kill -TERM "$hook_pid" 2>/dev/null || true
-      wait "$hook_pid" 2>/dev/null || true
-    fi
-    if [ -n "$fifo" ]; then $BB rm -f "$fifo"; fi
-    exit "$1"
-  }
-  trap 'on_signal 143' TERM
-  trap 'on_signal 130' INT
-
-  # Live copy of the output to the log: tee reads a FIFO the hook writes to. A pipeline
-  # would hide the hook's PID and exit code.
-  if [ -n "$log" ]; then
-    fifo=$log_dir/.$name.pre-start.$$.fifo
-    $BB rm -f "$fifo"
-    $BB mkfifo "$fifo" 2>/dev/null || fifo=
-  fi
-  if [ -n "$fifo" ]; then
-    $BB tee -a "$log" <"$fifo" &
-    tee_pid=$!
-    $BB setsid "$BB" sh -c "$hook" >"$fifo" 2>&1 &
-    hook_pid=$!
-  else
-    $BB setsid "$BB" sh -c "$hook" 2>&1 &
-    hook_pid=$!
-  fi
-  rc=0
-  wait "$hook_pid" || rc=$?
+  run_hook "pre-start hook for container $name" "$hook" "$log_dir/.$name.pre-start.$$.fifo"
+  rc=$hook_rc
   end=$($BB date +%s)
-  # Let tee drain; give up after ~2s if something the hook left running in the
-  # background still holds the FIFO open (tee then keeps copying its output).
-  i=0
-  while [ -n "$tee_pid" ] && kill -0 "$tee_pid" 2>/dev/null && [ $i -lt 20 ]; do
-    $BB sleep 0.1; i=$((i + 1))
-  done
-  if [ -n "$fifo" ]; then $BB rm -f "$fifo"; fi
-  trap - TERM INT
 
   if [ "$rc" -ne 0 ]; then
     fail "$rc" "pre-start hook for container $name failed with exit code $rc; the application was not started"
