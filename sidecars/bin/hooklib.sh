@@ -1,4 +1,26 @@
 # Shared by wrapper.sh and preonline.sh (sourced; they always sit in the same directory).
+# BB: busybox from PODHOOKS_BUSYBOX, else next to the scripts, else the pod's copy.
+if [ -z "${PODHOOKS_BUSYBOX:-}" ] && [ -x "$here/busybox" ]; then PODHOOKS_BUSYBOX=$here/busybox; fi
+BB=${PODHOOKS_BUSYBOX:-/podhooks/bin/busybox}
+term_log=${PODHOOKS_TERMINATION_LOG:-/dev/termination-log}
+log=
+
+# fail CODE MESSAGE: stderr, the hook log, and the termination log (shown by
+# `kubectl describe pod` as the container's last state), then exit CODE.
+fail() {
+  code=$1; shift
+  echo "podhooks: $*" >&2
+  if [ -n "$log" ]; then echo "podhooks: $*" >>"$log" 2>/dev/null || true; fi
+  if [ -w "$term_log" ]; then echo "podhooks: $*" >"$term_log" 2>/dev/null || true; fi
+  exit "$code"
+}
+
+# say MESSAGE: stdout and the hook log.
+say() {
+  echo "podhooks: $*"
+  if [ -n "$log" ]; then echo "podhooks: $*" >>"$log" 2>/dev/null || true; fi
+}
+
 # run_hook LABEL SCRIPT FIFO: runs SCRIPT with busybox sh, its output live on stdout and,
 # when $log is set, appended to $log; sets hook_rc to the hook's exit code.
 #
@@ -7,7 +29,7 @@
 # ignore SIGTERM, and a TERM for the hook must reach the hook's children too. Background
 # jobs ignore SIGINT, so both signals are forwarded as TERM. tee reads a FIFO the hook
 # writes to: a pipeline would hide the hook's PID and exit code.
-# Callers define $BB, $log and say().
+# The sourcing script sets $here (its directory) first.
 run_hook() {
   hook_label=$1 hook_script=$2 fifo=$3
   hook_pid=; tee_pid=

@@ -7,30 +7,14 @@ set -eu
 
 case $0 in */*) here=${0%/*} ;; *) here=. ;; esac
 . "$here/hooklib.sh"
-if [ -z "${PODHOOKS_BUSYBOX:-}" ] && [ -x "$here/busybox" ]; then PODHOOKS_BUSYBOX=$here/busybox; fi
-BB=${PODHOOKS_BUSYBOX:-/podhooks/bin/busybox}
 url=${PODHOOKS_CHECK_URL:-}
 hook=${PODHOOKS_PRE_ONLINE:-}
 timeout=${PODHOOKS_TIMEOUT_SECONDS:-300}
 interval=${PODHOOKS_POLL_INTERVAL_SECONDS:-1}
 state_dir=${PODHOOKS_STATE_DIR:-/podhooks/state}
 log_dir=${PODHOOKS_LOG_DIR:-/podhooks/logs}
-term_log=${PODHOOKS_TERMINATION_LOG:-/dev/termination-log}
 mark=$state_dir/online
-log=
 
-# fail CODE MESSAGE: stderr, the hook log and the termination log, then exit CODE.
-fail() {
-  code=$1; shift
-  echo "podhooks: $*" >&2
-  if [ -n "$log" ]; then echo "podhooks: $*" >>"$log" 2>/dev/null || true; fi
-  if [ -w "$term_log" ]; then echo "podhooks: $*" >"$term_log" 2>/dev/null || true; fi
-  exit "$code"
-}
-say() {
-  echo "podhooks: $*"
-  if [ -n "$log" ]; then echo "podhooks: $*" >>"$log" 2>/dev/null || true; fi
-}
 # idle: nothing left to do, but a sidecar that exits is restarted; sleep until TERM/INT
 # and then exit 0 at once. This shell is PID 1 of its container, which ignores signals
 # it has no handler for, and a trap only runs once `wait` returns, not during a sleep.

@@ -8,28 +8,8 @@ set -eu
 
 case $0 in */*) here=${0%/*} ;; *) here=. ;; esac
 . "$here/hooklib.sh"
-if [ -z "${PODHOOKS_BUSYBOX:-}" ] && [ -x "$here/busybox" ]; then PODHOOKS_BUSYBOX=$here/busybox; fi
-BB=${PODHOOKS_BUSYBOX:-/podhooks/bin/busybox}
 name=${PODHOOKS_CONTAINER:-container}
 log_dir=${PODHOOKS_LOG_DIR:-/podhooks/logs}
-term_log=${PODHOOKS_TERMINATION_LOG:-/dev/termination-log}
-log=
-
-# fail CODE MESSAGE: stderr, the hook log, and the termination log (shown by
-# `kubectl describe pod` as the container's last state), then exit CODE.
-fail() {
-  code=$1; shift
-  echo "podhooks: $*" >&2
-  if [ -n "$log" ]; then echo "podhooks: $*" >>"$log" 2>/dev/null || true; fi
-  if [ -w "$term_log" ]; then echo "podhooks: $*" >"$term_log" 2>/dev/null || true; fi
-  exit "$code"
-}
-
-# say MESSAGE: stdout and the hook log.
-say() {
-  echo "podhooks: $*"
-  if [ -n "$log" ]; then echo "podhooks: $*" >>"$log" 2>/dev/null || true; fi
-}
 
 # resolve CMD: the file the container runtime would run for CMD (execvp's PATH search).
 # Done here rather than left to `exec` because busybox sh prefers its own applets, so a
