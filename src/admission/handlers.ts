@@ -94,7 +94,7 @@ function findingKey(f: Finding): string {
 
 /** Warnings must stay short: the apiserver truncates them and kubectl prints each on a line. */
 function warningText(f: Finding): string {
-  const text = `podhooks ${f.rule}: ${f.message}`;
+  const text = `podhooks ${f.rule}: ${f.summary ?? f.message}`;
   return text.length <= 120 ? text : `${text.slice(0, 117)}...`;
 }
 

@@ -19,7 +19,10 @@ export interface RuleContext {
 export interface Violation {
   /** JSON path of the offending field, e.g. spec.hostNetwork or spec.containers[app].securityContext.privileged. */
   field: string;
+  /** Names the rule's reason, the field, the runtime class and the fix. */
   message: string;
+  /** A short form for AdmissionResponse warnings, which must stay under 120 characters. */
+  summary?: string;
 }
 
 export interface Rule {
@@ -48,6 +51,14 @@ export function sandboxRuntimeClassOf(pod: V1Pod, config: Config): string | unde
 
 export function actionFor(rule: Rule, config: Config): Action {
   return config.validation.rules[rule.id] ?? rule.defaultAction;
+}
+
+/** Config mistakes the schema cannot see: a misspelt rule id would otherwise do nothing. */
+export function policyConfigErrors(config: Config): string[] {
+  const known = new Set(RULES.map((r) => r.id));
+  return Object.keys(config.validation.rules)
+    .filter((id) => !known.has(id))
+    .map((id) => `validation.rules.${id}: unknown rule id; known rules are ${[...known].join(', ')}`);
 }
 
 export function needsNamespaceLabels(pod: V1Pod, config: Config): boolean {

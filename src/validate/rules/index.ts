@@ -1,5 +1,18 @@
 // The rule catalogue, in evaluation order. Each rule lives in its own module.
 import type { Rule } from '../policy';
 import { sandboxHostNamespaces } from './sandbox-host-namespaces';
+import { sandboxShareProcessNamespace } from './sandbox-share-process-namespace';
+import { sandboxPrivileged } from './sandbox-privileged';
+import { sandboxSubPath } from './sandbox-subpath';
+import { sandboxHostPath, sandboxProcMounts } from './host-path';
+import { placement } from './placement';
 
-export const RULES: Rule[] = [sandboxHostNamespaces];
+export const RULES: Rule[] = [
+  sandboxHostNamespaces,
+  sandboxShareProcessNamespace,
+  sandboxPrivileged,
+  sandboxSubPath,
+  sandboxProcMounts,
+  sandboxHostPath,
+  placement,
+];

@@ -19,6 +19,7 @@ export const sandboxHostNamespaces: Rule = {
       message:
         `runtimeClassName "${sandboxRuntimeClass}" runs the pod in a sandbox that cannot share ${what}: ` +
         `remove spec.${field}, or use a non-sandboxed runtime class for this pod`,
+      summary: `remove spec.${field}: runtime class "${sandboxRuntimeClass}" cannot share ${what}`,
     }));
   },
 };
