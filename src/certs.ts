@@ -24,19 +24,26 @@ function rsaKey(): { pem: string; forgeKey: forge.pki.rsa.PrivateKey; publicKey:
   return { pem: privateKey, forgeKey, publicKey: forge.pki.setRsaPublicKey(forgeKey.n, forgeKey.e) };
 }
 
-function newCert(publicKey: forge.pki.rsa.PublicKey, days: number): forge.pki.Certificate {
+const DAY = 86400;
+
+// node-forge writes CRLF; bundles are compared and concatenated as LF text.
+const pem = (cert: forge.pki.Certificate) => forge.pki.certificateToPem(cert).replace(/\r\n/g, '\n');
+
+function newCert(publicKey: forge.pki.rsa.PublicKey, seconds: number, notAfterMax?: Date): forge.pki.Certificate {
   const cert = forge.pki.createCertificate();
   cert.publicKey = publicKey;
   // Positive serial: a leading 0x00-0x7f byte keeps the DER integer non-negative.
   cert.serialNumber = '01' + randomBytes(15).toString('hex');
+  // Backdated a little: a node whose clock runs behind must not see "not yet valid".
   cert.validity.notBefore = new Date(Date.now() - 5 * 60 * 1000);
-  cert.validity.notAfter = new Date(Date.now() + days * 86400 * 1000);
+  const notAfter = Date.now() + seconds * 1000;
+  cert.validity.notAfter = new Date(notAfterMax ? Math.min(notAfter, notAfterMax.getTime()) : notAfter);
   return cert;
 }
 
-export function generateCA(days = 3650): { cert: string; key: string } {
+export function generateCA(days = 3650, seconds = days * DAY): { cert: string; key: string } {
   const key = rsaKey();
-  const cert = newCert(key.publicKey, days);
+  const cert = newCert(key.publicKey, seconds);
   const subject = [{ name: 'commonName', value: 'podhooks CA' }, { name: 'organizationName', value: 'podhooks' }];
   cert.setSubject(subject);
   cert.setIssuer(subject);
@@ -46,14 +53,15 @@ export function generateCA(days = 3650): { cert: string; key: string } {
     { name: 'subjectKeyIdentifier' },
   ]);
   cert.sign(key.forgeKey, forge.md.sha256.create());
-  return { cert: forge.pki.certificateToPem(cert), key: key.pem };
+  return { cert: pem(cert), key: key.pem };
 }
 
-export function generateServingCert(ca: { cert: string; key: string }, dnsNames: string[], ips: string[], days = 365): { cert: string; key: string } {
+/** A serving certificate never outlives the CA that signs it. */
+export function generateServingCert(ca: { cert: string; key: string }, dnsNames: string[], ips: string[], days = 365, seconds = days * DAY): { cert: string; key: string } {
   const caCert = forge.pki.certificateFromPem(ca.cert);
   const caKey = forge.pki.privateKeyFromPem(ca.key);
   const key = rsaKey();
-  const cert = newCert(key.publicKey, days);
+  const cert = newCert(key.publicKey, seconds, caCert.validity.notAfter);
   cert.setSubject([{ name: 'commonName', value: dnsNames[0] ?? ips[0] ?? 'podhooks' }]);
   cert.setIssuer(caCert.subject.attributes);
   cert.setExtensions([
@@ -64,7 +72,7 @@ export function generateServingCert(ca: { cert: string; key: string }, dnsNames:
     { name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
   ]);
   cert.sign(caKey, forge.md.sha256.create());
-  return { cert: forge.pki.certificateToPem(cert), key: key.pem };
+  return { cert: pem(cert), key: key.pem };
 }
 
 export function generateBundle(dnsNames: string[], ips: string[], days = 365): CertBundle {

@@ -8,6 +8,12 @@ const action = z.enum(['deny', 'warn', 'audit', 'off']);
 export type Action = z.infer<typeof action>;
 
 const quantity = z.string().regex(/^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|k|M|G)?$/, 'a Kubernetes quantity such as 100m or 64Mi');
+/** Go-style durations ("30s", "10m", "720h"), parsed to seconds. */
+const duration = z
+  .string()
+  .regex(/^[0-9]+(s|m|h)$/, 'a duration such as 30s, 10m or 720h')
+  .transform((v) => parseInt(v, 10) * { s: 1, m: 60, h: 3600 }[v.slice(-1) as 's' | 'm' | 'h']);
+
 const resources = z.strictObject({
   requests: z.strictObject({ cpu: quantity, memory: quantity }),
   limits: z.strictObject({ cpu: quantity, memory: quantity }),
@@ -105,6 +111,32 @@ export const configSchema = z.strictObject({
         .prefault({}),
     })
     .prefault({}),
+  /** Serving certificates: from files (certDir; dev CA, cert-manager or a Secret volume) or managed in a Secret. */
+  certificates: z
+    .strictObject({
+      mode: z.enum(['files', 'secret']).default('files'),
+      secretName: z.string().min(1).default('podhooks-tls'),
+      leaseName: z.string().min(1).default('podhooks-certificates'),
+      mutatingWebhookConfiguration: z.string().min(1).default('podhooks'),
+      validatingWebhookConfiguration: z.string().min(1).default('podhooks'),
+      caValidity: duration.prefault('87600h'),
+      validity: duration.prefault('8760h'),
+      renewBefore: duration.prefault('720h'),
+      checkInterval: duration.prefault('1m'),
+      /** Wait after trusting a new CA in caBundle before any replica serves a certificate it signed. */
+      caPropagation: duration.prefault('5s'),
+      leaseDuration: duration.prefault('30s'),
+      /** How long a replica waits at start-up for another replica to store the Secret. */
+      waitTimeout: duration.prefault('2m'),
+      extraDnsNames: z.array(z.string()).default([]),
+      extraIPs: z.array(z.string()).default([]),
+    })
+    .prefault({})
+    .check((ctx) => {
+      const c = ctx.value;
+      if (c.renewBefore >= c.validity) ctx.issues.push({ code: 'custom', input: c.renewBefore, path: ['renewBefore'], message: `must be shorter than certificates.validity (${c.validity}s), or every check re-issues` });
+      if (c.validity > c.caValidity) ctx.issues.push({ code: 'custom', input: c.validity, path: ['validity'], message: `must not exceed certificates.caValidity (${c.caValidity}s)` });
+    }),
   kubernetes: z
     .strictObject({
       /** auto: use a kubeconfig or in-cluster service account when one is found. */
