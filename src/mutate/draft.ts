@@ -13,12 +13,13 @@ export interface ContainerRecord {
   /** The image ENTRYPOINT(+CMD) podhooks put into `command`, reused on re-injection. */
   imageCommand?: string[];
   env?: string[];
-  /** Original values of env vars podhooks modified (null: the var did not exist). */
-  envOriginal?: Record<string, string | null>;
+  /** Original values (or whole entries, e.g. with valueFrom) of env vars podhooks modified (null: the var did not exist). */
+  envOriginal?: Record<string, string | V1EnvVar | null>;
   mounts?: string[];
   /** Original probes podhooks replaced (null: the container had none). */
   readinessProbe?: V1Probe | null;
   livenessProbe?: V1Probe | null;
+  startupProbe?: V1Probe | null;
   /** Container arrays podhooks created (the user had none). */
   created?: ('env' | 'volumeMounts')[];
 }

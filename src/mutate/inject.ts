@@ -6,6 +6,8 @@ import type { Config } from '../config';
 import { A, formatAnnotationError, parseAnnotations, type HookSpec, type ParsedAnnotations } from './annotations';
 import { PodDraft, type InjectionStatus } from './draft';
 import { IMAGE_BIN, injectedContainerBase, NAMES, POD_BIN } from './layout';
+import { addDebug, debugErrors, debugRewritesProbes } from './debug';
+import { addAuthz, previousOffset, type StartOffset } from './authz';
 import { addLogStreamer } from './logstream';
 import { addPreOnline, PRE_ONLINE_LOG } from './preonline';
 import { preStartLogFile, wrapEntrypoint } from './prestart';
@@ -38,8 +40,9 @@ export interface InjectOptions {
   namespace?: string;
   /** ENTRYPOINT(+CMD) per container, from the registry, for `imageLookups`. */
   imageCommands?: Record<string, string[]>;
-  /** Milliseconds the authorization client waits before its first call (per-app pacing). */
-  authzStartOffsetMs?: number;
+  /** Milliseconds the authorization client waits before its first call (per-app pacing); a
+   *  function is called only when the authz container is really added (it may take a token). */
+  authzStartOffsetMs?: StartOffset;
 }
 
 export interface InjectResult {
@@ -117,12 +120,13 @@ export function injectPrepared(prepared: PreparedPod, options: InjectOptions): I
     if (command?.length) spec.entrypoints[lookup.container] = command;
     else errors.push(entrypointError(lookup, command ? 'the image defines neither ENTRYPOINT nor CMD' : 'the image registry was not asked (offline) or could not answer'));
   }
+  if (spec.debug) errors.push(...debugErrors(base, spec.debug, options.config, base.metadata?.annotations ?? {}));
   if (errors.length) return { pod: original, changed: false, errors, warnings: [] };
 
   const { config, nativeSidecars: native } = options;
   const draft = new PodDraft(base);
   const wrapsEntrypoint = spec.preStart !== undefined;
-  const usesBin = wrapsEntrypoint || spec.preOnline !== undefined || spec.debug !== undefined;
+  const usesBin = wrapsEntrypoint || spec.preOnline !== undefined || (spec.debug !== undefined && debugRewritesProbes(base, spec.debug));
   const hookLogs = wrapsEntrypoint || spec.preOnline !== undefined;
 
   try {
@@ -158,6 +162,9 @@ export function injectPrepared(prepared: PreparedPod, options: InjectOptions): I
       const state = draft.addVolume(NAMES.stateVolume, { emptyDir: {} });
       addPreOnline(draft, { ...spec, preOnline: spec.preOnline }, config, { bin, logs, state }, native);
     }
+    if (spec.debug) addDebug(draft, spec.debug, config, bin, native);
+    // Last, so the pacing token is only taken once nothing else can fail.
+    if (spec.authz) addAuthz(draft, base, spec.authz, config, previousOffset(original, prepared.previous) ?? options.authzStartOffsetMs);
   } catch (err) {
     if (err instanceof ProbeError) return { pod: original, changed: false, errors: [err.message], warnings: [] };
     throw err;

@@ -34,7 +34,8 @@ function restoreContainer(c: V1Container, r: ContainerRecord): V1Container {
     const env = (out.env ?? []).filter((e) => !added.has(e.name)).flatMap((e) => {
       const original = r.envOriginal?.[e.name];
       if (original === undefined) return [e];
-      return original === null ? [] : [{ name: e.name, value: original }];
+      if (original === null) return [];
+      return [typeof original === 'string' ? { name: e.name, value: original } : original];
     });
     if (env.length || !r.created?.includes('env')) out.env = env;
     else delete out.env;
@@ -45,7 +46,7 @@ function restoreContainer(c: V1Container, r: ContainerRecord): V1Container {
     if (mounts.length || !r.created?.includes('volumeMounts')) out.volumeMounts = mounts;
     else delete out.volumeMounts;
   }
-  for (const probe of ['readinessProbe', 'livenessProbe'] as const) {
+  for (const probe of ['readinessProbe', 'livenessProbe', 'startupProbe'] as const) {
     const original = r[probe];
     if (original === undefined) continue;
     if (original === null) delete out[probe];
