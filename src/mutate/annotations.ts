@@ -238,3 +238,8 @@ export function parseAnnotations(pod: V1Pod, defaults: ParseDefaults): ParsedAnn
   const wantsInjection = hooks || spec.debug !== undefined || spec.authz !== undefined;
   return { spec, errors, wantsInjection };
 }
+
+/** Whether the pod asks for debug mode (for the validating policy; bad values are the mutating webhook's to deny). */
+export function debugRequested(pod: V1Pod): boolean {
+  return pod.metadata?.annotations?.[A.debug] === 'true';
+}

@@ -6,6 +6,7 @@ import { sandboxPrivileged } from './sandbox-privileged';
 import { sandboxSubPath } from './sandbox-subpath';
 import { sandboxHostPath, sandboxProcMounts } from './host-path';
 import { placement } from './placement';
+import { debugNamespace } from './debug-namespace';
 
 export const RULES: Rule[] = [
   sandboxHostNamespaces,
@@ -15,4 +16,5 @@ export const RULES: Rule[] = [
   sandboxProcMounts,
   sandboxHostPath,
   placement,
+  debugNamespace,
 ];
