@@ -33,8 +33,9 @@ export interface AdmissionContext {
   nativeSidecars: boolean;
   images?: ImageConfigSource;
   namespaces?: NamespaceLabelSource;
-  /** Per-app pacing of authorization calls: start offset for this pod, in ms. */
-  authzOffset?(pod: V1Pod, namespace: string | undefined): number;
+  /** Per-app pacing of authorization calls: start offset for this pod, in ms. A dry run
+   *  must not take a token (the pod will not exist). */
+  authzOffset?(pod: V1Pod, namespace: string | undefined, dryRun: boolean): number;
 }
 
 const allow = (uid: string, reason?: string): Outcome => ({ response: { uid, allowed: true }, decision: 'allowed', reason });
@@ -59,13 +60,14 @@ export async function mutate(req: AdmissionRequest, ctx: AdmissionContext): Prom
       else imageCommands[container] = answer;
     }
   }
-  const wantsAuthz = prepared.parsed?.spec.authz !== undefined && !prepared.skip;
   const result = injectPrepared(prepared, {
     config: ctx.config,
     nativeSidecars: ctx.nativeSidecars,
     namespace,
     imageCommands,
-    authzStartOffsetMs: wantsAuthz && ctx.authzOffset ? ctx.authzOffset(pod, namespace) : undefined,
+    // Called by injection only when it really adds the authz container (not for whitelisted-only
+    // ports, denials, or a reinvocation that keeps the offset the pod already has).
+    authzStartOffsetMs: ctx.authzOffset ? () => ctx.authzOffset!(pod, namespace, req.dryRun === true) : undefined,
   });
 
   if (result.errors.length) {

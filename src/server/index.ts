@@ -4,6 +4,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { mutate, validate, type AdmissionContext } from '../admission/handlers';
+import { authzPacing } from '../authz/pacing';
 import type { Config } from '../config';
 import { connectCluster, type Cluster } from '../kube/cluster';
 import { namespaceLabelCache } from '../kube/namespaces';
@@ -52,10 +53,12 @@ async function nativeSidecarsFor(config: Config, cluster: Cluster | undefined, l
 }
 
 export async function startServer(config: Config, logger: Logger, metrics = new Metrics()): Promise<RunningServer> {
-  const tls = initialCertificate(config, logger);
   const cluster = await connectCluster(config);
   if (cluster) logger.info({ source: cluster.source }, 'cluster features enabled');
   else logger.info('no cluster configured: events, namespace lookups and certificate bootstrap are off');
+  // certificates.mode secret: loaded lazily, like client-node, so `npm start` stays cluster-free.
+  const managed = config.certificates.mode === 'secret' ? await (await import('./cert-bootstrap')).bootstrapCertificates(cluster, config, logger, metrics) : undefined;
+  const tls = managed?.initial ?? initialCertificate(config, logger);
 
   const ctx: AdmissionContext = {
     config,
@@ -64,6 +67,7 @@ export async function startServer(config: Config, logger: Logger, metrics = new 
     images: config.registry.enabled
       ? registryImageCommands(new RegistryClient({ timeoutMs: config.registry.timeoutMs, cacheSize: config.registry.cacheSize, insecureRegistries: config.registry.insecureRegistries }), cluster, config.kubernetes.apiTimeoutMs)
       : undefined,
+    authzOffset: authzPacing(config).offset,
   };
 
   let draining = false;
@@ -96,7 +100,7 @@ export async function startServer(config: Config, logger: Logger, metrics = new 
 
   const port = await listen(server, config.server.port, config.server.address);
   const metricsPort = await listen(metricsServer, config.server.metricsPort, config.server.metricsAddress);
-  const stopWatching = watchCertificate(server, config, logger, metrics, tls.cert);
+  const stopWatching = managed ? managed.start((pair) => server.setSecureContext({ ...pair, minVersion: 'TLSv1.2' })) : watchCertificate(server, config, logger, metrics, tls.cert);
   logger.info({ port, metricsPort, address: config.server.address, nativeSidecars: ctx.nativeSidecars }, 'podhooks serving');
 
   let closing: Promise<void> | undefined;

@@ -1,0 +1,3 @@
+module podhooks.io/authz-client
+
+go 1.22
