@@ -1,0 +1,210 @@
+// Debug mode end to end without a cluster, with the real programs: a small Java HTTP app
+// started with exactly the JAVA_TOOL_OPTIONS the webhook injects, the injected socat
+// command line, the rewritten liveness probe (sidecars/bin/probe.sh under busybox, exactly
+// as injected), and jdb attached through socat. A JVM stopped at a breakpoint fails its
+// original probe but passes the rewritten one; once the debugger is gone and the app is
+// dead, the rewritten probe fails; a healthy app passes. Everything listens on 127.0.0.1;
+// every process is stopped by PID in afterAll.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import { parseConfig } from '../../src/config';
+import { injectPod } from '../../src/mutate/inject';
+import { probeCheckArgs } from '../../src/mutate/probes';
+
+jest.setTimeout(180_000);
+
+const BB = '/bin/busybox';
+const SIDECARS = resolve(__dirname, '../../sidecars/bin');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const APP = `
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.util.concurrent.Executors;
+
+public class App {
+  static int work(int n) {
+    int doubled = n * 2; // the debugger stops here (stop in App.work)
+    return doubled;
+  }
+
+  static void reply(HttpExchange ex, String body) throws IOException {
+    byte[] b = body.getBytes();
+    ex.sendResponseHeaders(200, b.length);
+    ex.getResponseBody().write(b);
+    ex.close();
+  }
+
+  public static void main(String[] args) throws Exception {
+    HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", Integer.parseInt(args[0])), 50);
+    server.createContext("/health", ex -> reply(ex, "ok"));
+    server.createContext("/work", ex -> reply(ex, String.valueOf(work(21))));
+    // A pool: /health has its own threads, so only a VM-wide suspension stops it.
+    server.setExecutor(Executors.newFixedThreadPool(4));
+    server.start();
+    System.out.println("app listening");
+  }
+}
+`;
+
+interface Proc {
+  child: ChildProcess;
+  out(): string;
+}
+
+const procs: Proc[] = [];
+let dir = '';
+
+function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, stdin = false): Proc {
+  // Own process group, so socat's forked children go with it.
+  const child = spawn(cmd, args, { env: { PATH: process.env.PATH, ...env }, stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], detached: true });
+  if (child.pid === undefined) throw new Error(`could not start ${cmd}`);
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const p = { child, out: () => out };
+  procs.push(p);
+  return p;
+}
+
+const alive = (c: ChildProcess) => c.exitCode === null && c.signalCode === null;
+
+function stop(p: Proc, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  if (!alive(p.child)) return Promise.resolve();
+  const gone = new Promise<void>((r) => p.child.once('exit', () => r()));
+  try {
+    process.kill(-p.child.pid!, signal);
+  } catch {
+    /* already gone */
+  }
+  return gone;
+}
+
+afterAll(async () => {
+  await Promise.all(procs.map((p) => stop(p)));
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  const port = await new Promise<number>((r) => s.listen(0, '127.0.0.1', () => r((s.address() as net.AddressInfo).port)));
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** Polls `check` until it returns true; generous deadline, no timing asserted. */
+async function until(what: string, check: () => boolean | Promise<boolean>, deadlineMs = 60_000): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`gave up waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+/** Runs a probe command as the kubelet would: exit code and output. */
+function probe(command: string[]): Promise<{ code: number | null; out: string }> {
+  return new Promise((res) => {
+    const child = spawn(command[0], command.slice(1), { env: { PATH: process.env.PATH, PODHOOKS_BUSYBOX: BB }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('close', (code) => res({ code, out }));
+  });
+}
+
+const listening = (port: number) =>
+  new Promise<boolean>((res) => {
+    const s = net.connect(port, '127.0.0.1', () => (s.destroy(), res(true)));
+    s.on('error', () => res(false));
+  });
+
+test('a JVM at a breakpoint survives its rewritten liveness probe, and only while a debugger is attached', async () => {
+  dir = mkdtempSync(join(tmpdir(), 'podhooks-debug-'));
+  const [appPort, debugPort, jvmPort] = [await freePort(), await freePort(), await freePort()];
+
+  // --- what the webhook injects, taken from the injection code itself
+  const config = parseConfig({ debug: { jvmPort } });
+  const livenessProbe = { httpGet: { path: '/health', port: 'http' }, timeoutSeconds: 1, periodSeconds: 10, failureThreshold: 3 };
+  const pod: V1Pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'app', namespace: 'dev', annotations: { 'podhooks.io/debug': 'true', 'podhooks.io/debug-port': String(debugPort) } },
+    spec: { containers: [{ name: 'app', image: 'java:17', command: ['java', '-cp', '/app', 'App'], ports: [{ name: 'http', containerPort: appPort }], livenessProbe }] },
+  };
+  const injected = injectPod(pod, { config, nativeSidecars: true });
+  expect(injected.errors).toEqual([]);
+  const app = injected.pod.spec!.containers.find((c) => c.name === 'app')!;
+  const socatSidecar = injected.pod.spec!.initContainers!.find((c) => c.name === 'podhooks-debug')!;
+  const javaToolOptions = app.env!.find((e) => e.name === 'JAVA_TOOL_OPTIONS')!.value!;
+  // In the pod, /podhooks/bin holds the tools image's busybox and scripts; here the host's.
+  const toHost = (arg: string) => (arg === '/podhooks/bin/busybox' ? BB : arg.startsWith('/podhooks/bin/') ? join(SIDECARS, arg.slice('/podhooks/bin/'.length)) : arg);
+  const rewritten = app.livenessProbe!.exec!.command!.map(toHost);
+  expect(rewritten).toContain('--jdwp-port');
+  const original = [BB, 'sh', join(SIDECARS, 'probe.sh'), '--', ...probeCheckArgs(livenessProbe, pod.spec!.containers[0] as V1Container, 'livenessProbe')];
+  expect(original.slice(4)).toEqual(['http-get', 'http', '', String(appPort), '/health']);
+
+  // --- the app, with exactly the injected JVM options
+  writeFileSync(join(dir, 'App.java'), APP);
+  execFileSync('javac', ['-g', '-d', dir, join(dir, 'App.java')]);
+  const java = start('java', ['-cp', dir, 'App', String(appPort)], { JAVA_TOOL_OPTIONS: javaToolOptions });
+  await until('the app to listen', () => java.out().includes('app listening'));
+  expect(java.out()).toContain(`Picked up JAVA_TOOL_OPTIONS: ${javaToolOptions}`);
+  // The JDWP agent listens on loopback only: 0100007F is 127.0.0.1 in /proc/net/tcp.
+  const hex = jvmPort.toString(16).toUpperCase().padStart(4, '0');
+  const jdwpListeners = [...readFileSync('/proc/net/tcp', 'utf8').split('\n'), ...readFileSync('/proc/net/tcp6', 'utf8').split('\n')]
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f[3] === '0A' && f[1]?.endsWith(`:${hex}`))
+    .map((f) => f[1]);
+  expect(jdwpListeners).toEqual([`0100007F:${hex}`]);
+
+  // --- the injected socat command line, socat from the host's PATH
+  const [socatBin, ...socatArgs] = socatSidecar.command!;
+  expect(socatBin).toBe('socat');
+  const socat = start(socatBin, socatArgs);
+  await until('socat to listen on the debug port', () => listening(debugPort));
+
+  // --- healthy app: both probes pass; the rewritten one by the original check (no debugger yet)
+  expect((await probe(original)).code).toBe(0);
+  const healthy = await probe(rewritten);
+  expect(healthy).toEqual({ code: 0, out: '' });
+
+  // --- jdb through socat, stop at a breakpoint with the default suspend policy (all threads)
+  const jdb = start('jdb', ['-connect', `com.sun.jdi.SocketAttach:hostname=127.0.0.1,port=${debugPort}`], {}, true);
+  await until('jdb to attach', () => /Initializing jdb|VM Started|> $/m.test(jdb.out()));
+  jdb.child.stdin!.write('stop in App.work\n');
+  await until('the breakpoint to be set', () => /Set breakpoint App\.work/.test(jdb.out()));
+  const work = http.get({ host: '127.0.0.1', port: appPort, path: '/work' });
+  work.on('error', () => undefined);
+  await until('the breakpoint to be hit', () => /Breakpoint hit: .*App\.work/.test(jdb.out()));
+
+  const stoppedOriginal = await probe(original);
+  expect(stoppedOriginal.code).not.toBe(0);
+  expect(stoppedOriginal.out).toMatch(/HTTP probe of http:\/\/127\.0\.0\.1:\d+\/health timed out after 1s/);
+  const stoppedRewritten = await probe(rewritten);
+  expect(stoppedRewritten).toEqual({ code: 0, out: `podhooks: debugger attached on port ${jvmPort}; liveness passes\n` });
+
+  // --- the debugger detaches (the VM resumes): the rewritten probe passes by the app's own answer
+  jdb.child.stdin!.write('clear App.work\n');
+  await until('the breakpoint to be cleared', () => /Removed: breakpoint App\.work/.test(jdb.out()));
+  jdb.child.stdin!.write('exit\n');
+  await new Promise<void>((r) => (alive(jdb.child) ? jdb.child.once('exit', () => r()) : r()));
+  await until('the app to answer again without a debugger', async () => {
+    const r = await probe(rewritten);
+    return r.code === 0 && r.out === '';
+  });
+
+  // --- the app dies: the rewritten probe fails like the original one
+  await stop(java);
+  await until('the rewritten probe to fail', async () => (await probe(rewritten)).code !== 0);
+  const dead = await probe(rewritten);
+  expect(dead.code).toBe(1);
+  expect(dead.out).toMatch(/^podhooks: HTTP probe of http:\/\/127\.0\.0\.1:\d+\/health failed: /);
+  expect(alive(socat.child)).toBe(true);
+});
