@@ -9,7 +9,7 @@ import { InjectionFailed, injectManifests } from './mutate/manifests';
 import { startServer } from './server';
 import { evaluate, exemption } from './validate/policy';
 import { InputError, parseDocuments, podSlots } from './workloads';
-import { generateBundle, serviceDnsNames, writeBundle } from './certs';
+import { certsCommand, CertsUsageError } from './certs-cli';
 
 /** Exit codes: 0 ok, 1 policy denial / violations, 2 unusable input or usage error. */
 export class ExitError extends Error {
@@ -124,15 +124,20 @@ export function buildProgram(): Command {
     });
 
   withConfigOption(program.command('certs'))
-    .description('generate a CA and a serving certificate for the webhook service')
-    .option('--out-dir <dir>', 'where to write ca.crt, ca.key, tls.crt, tls.key (default: server.certDir)')
-    .option('--days <days>', 'serving certificate lifetime in days', (v) => Number(v), 365)
-    .action((opts) => {
-      const config = loadConfig(opts.config);
-      const dir = opts.outDir ?? config.server.certDir;
-      const names = serviceDnsNames(config.serviceName, config.namespace);
-      writeBundle(dir, generateBundle(['localhost', ...names], ['127.0.0.1', '::1'], opts.days));
-      process.stdout.write(`wrote ca.crt, ca.key, tls.crt, tls.key to ${dir} for ${names.join(', ')}\n`);
+    .description('generate a CA and a serving certificate for the webhook service; with --secret, store them in the cluster (idempotent) and optionally patch caBundle')
+    .option('--out-dir <dir>', 'where to write ca.crt, ca.key, tls.crt, tls.key (default without --secret: server.certDir)')
+    .option('--days <days>', 'serving certificate lifetime in days (default 365)', (v) => Number(v))
+    .option('--secret <namespace/name>', 'create or update this kubernetes.io/tls Secret; a valid one is kept')
+    .option('--patch-webhooks', 'set caBundle on every webhook of certificates.mutatingWebhookConfiguration and validatingWebhookConfiguration')
+    .option('--force', 'issue a new CA and certificate even if the stored ones are valid (the old CA stays trusted)')
+    .option('--kubeconfig <file>', 'kubeconfig (default: KUBECONFIG, ~/.kube/config, in-cluster)')
+    .action(async (opts) => {
+      try {
+        process.stdout.write(await certsCommand(opts, loadConfig(opts.config)));
+      } catch (err) {
+        if (err instanceof CertsUsageError) throw new ExitError(err.message, 2);
+        throw err;
+      }
     });
 
   return program;

@@ -3,6 +3,7 @@
 // webhook in podhooks' two webhook configurations. Loaded lazily with client-node.
 import { AdmissionregistrationV1Api, CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import type { CertBundle } from '../certs';
+import { ClusterError } from './cluster';
 
 export interface WebhookTargets {
   mutating: string;
@@ -22,7 +23,8 @@ export interface CaBundleState {
   caBundle: string;
 }
 
-export class CertStoreError extends Error {}
+/** A ClusterError: the CLI prints it and exits 2. */
+export class CertStoreError extends ClusterError {}
 
 const code = (err: unknown) => (err as { code?: number }).code;
 
