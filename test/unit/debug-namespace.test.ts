@@ -58,7 +58,7 @@ test('denied, saying why, when the labels cannot be read', async () => {
 });
 
 test('pods without debug mode cost no namespace lookup', async () => {
-  for (const annotations of [{}, { 'podhooks.io/debug': 'false' }]) {
+  for (const annotations of [{}, { 'podhooks.io/debug': 'false' }] as Record<string, string>[]) {
     const { ctx, asked } = context({});
     expect((await validate(request(annotations), ctx)).decision).toBe('allowed');
     expect(asked).toEqual([]);
