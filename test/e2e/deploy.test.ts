@@ -15,7 +15,7 @@ afterAll(async () => {
 
 test('kubectl apply -k deploy/ --dry-run=server succeeds', () => {
   // Namespaced objects are dry-run into a namespace that must exist.
-  expect(cp.kubectl(['apply', '-f', join(ROOT, 'deploy/namespace.yaml')]).code).toBe(0);
+  expect(cp.kubectl(['apply', '-f', join(ROOT, 'deploy/base/namespace.yaml')]).code).toBe(0);
   const r = cp.kubectl(['apply', '-k', join(ROOT, 'deploy'), '--dry-run=server']);
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
