@@ -18,5 +18,7 @@ module.exports = {
     { ...base, displayName: 'golden', testMatch: ['<rootDir>/test/golden/**/*.test.ts'] },
     { ...base, displayName: 'process', testMatch: ['<rootDir>/test/process/**/*.test.ts'] },
     { ...base, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'] },
+    // Benchmarks that need the TypeScript harness (npm run bench starts them; never in npm test).
+    { ...base, displayName: 'bench', testMatch: ['<rootDir>/bench/**/*.bench.ts'] },
   ],
 };
