@@ -10,6 +10,7 @@ import { startServer } from './server';
 import { evaluate, exemption } from './validate/policy';
 import { InputError, parseDocuments, podSlots } from './workloads';
 import { certsCommand, CertsUsageError } from './certs-cli';
+import { registerAuditCommands } from './audit/commands';
 
 /** Exit codes: 0 ok, 1 policy denial / violations, 2 unusable input or usage error. */
 export class ExitError extends Error {
@@ -139,6 +140,10 @@ export function buildProgram(): Command {
         throw err;
       }
     });
+
+  registerAuditCommands(program, (message, code) => {
+    throw new ExitError(message, code);
+  });
 
   return program;
 }

@@ -99,6 +99,8 @@ export const configSchema = z.strictObject({
       exemptNamespaces: z.array(z.string()).default([]),
       /** Pods carrying any of these label=value pairs are not evaluated. */
       exemptLabels: z.record(z.string(), z.string()).default({}),
+      /** `podhooks serve` audits the cluster's pods this often (one replica, via a Lease); 0 = never. */
+      auditIntervalSeconds: z.number().int().min(0).default(0),
       procMountAllowlist: z.array(z.string()).default(['/proc/cpuinfo', '/proc/meminfo', '/proc/stat', '/proc/uptime']),
       placement: z
         .strictObject({

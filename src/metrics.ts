@@ -39,6 +39,18 @@ export class Metrics {
     help: 'Kubernetes Events created for denials and warnings.',
     registers: [this.registry],
   });
+  readonly auditViolations = new Gauge({
+    name: 'podhooks_audit_violations',
+    help: 'Violations found in the cluster by the last periodic audit run on this replica, by rule and action.',
+    labelNames: ['rule', 'action'] as const,
+    registers: [this.registry],
+  });
+  readonly auditRuns = new Counter({
+    name: 'podhooks_audit_runs_total',
+    help: 'Periodic audit rounds, by result (completed, skipped: another replica holds the Lease, failed).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
   readonly certReloads = new Counter({
     name: 'podhooks_certificate_reloads_total',
     help: 'Serving certificate reloads, by result.',

@@ -5,8 +5,9 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import { mutate, validate, type AdmissionContext } from '../admission/handlers';
 import { authzPacing } from '../authz/pacing';
+import { startPolicyAudit } from '../audit/serve';
 import type { Config } from '../config';
-import { connectCluster, type Cluster } from '../kube/cluster';
+import { connectCluster, withTimeout, type Cluster } from '../kube/cluster';
 import { namespaceLabelCache } from '../kube/namespaces';
 import { registryImageCommands } from '../registry/image-commands';
 import { RegistryClient } from '../registry/oci';
@@ -41,7 +42,8 @@ async function nativeSidecarsFor(config: Config, cluster: Cluster | undefined, l
   if (setting !== 'auto') return setting === 'true';
   if (!cluster) return true;
   try {
-    const v = await cluster.version();
+    // A dead or slow API must not hold up start-up: fall back after the API bound.
+    const v = await withTimeout(cluster.version(), config.kubernetes.apiTimeoutMs * 3, 'reading the apiserver version');
     // SidecarContainers is on by default from 1.29 (beta) and GA in 1.33.
     const native = v.major > 1 || v.minor >= 29;
     logger.info({ apiserver: v.gitVersion, nativeSidecars: native }, 'sidecar mode from the apiserver version');
@@ -70,10 +72,12 @@ export async function startServer(config: Config, logger: Logger, metrics = new 
     authzOffset: authzPacing(config).offset,
   };
 
+  const policyAudit = await startPolicyAudit(config, cluster, logger, metrics);
   let draining = false;
   const admission = createAdmissionHandler({
     ctx,
     decide: { mutate, validate },
+    onDecision: policyAudit.onDecision,
     bodyLimitBytes: config.server.bodyLimitBytes,
     logger,
     metrics,
@@ -116,6 +120,7 @@ export async function startServer(config: Config, logger: Logger, metrics = new 
       const grace = new Promise<void>((r) => setTimeout(r, config.server.shutdownGraceSeconds * 1000).unref());
       await Promise.race([closed, grace]);
       server.closeAllConnections();
+      await policyAudit.stop();
       await new Promise<void>((r) => metricsServer.close(() => r()));
       logger.info('podhooks stopped');
     })());

@@ -1,0 +1,121 @@
+// `podhooks audit` and `podhooks rejections`: the ops side of the validating policy.
+import { Command, Option } from 'commander';
+import { loadConfig, type Config } from '../config';
+import { ClusterError, connectCluster, type Cluster } from '../kube/cluster';
+import { createLogger } from '../log';
+import { policyConfigErrors } from '../validate/policy';
+import { listRejections } from './rejections';
+import { scanCluster, type AuditReport } from './scan';
+import { age, parseDuration, table } from './text';
+
+/** Throws the CLI's exit error (message, exit code); injected to keep cli.ts the only owner. */
+export type Fail = (message: string, exitCode: number) => never;
+
+interface ClusterOpts {
+  config?: string;
+  kubeconfig?: string;
+}
+
+async function clusterFor(opts: ClusterOpts, fail: Fail): Promise<{ config: Config; cluster: Cluster }> {
+  const config = loadConfig(opts.config);
+  const errors = policyConfigErrors(config);
+  if (errors.length) fail(`invalid config: ${errors.join('; ')}`, 2);
+  if (opts.kubeconfig) config.kubernetes.kubeconfig = opts.kubeconfig;
+  config.kubernetes.enabled = 'true';
+  const cluster = await connectCluster(config);
+  if (!cluster) throw new ClusterError('no cluster configured: pass --kubeconfig, set KUBECONFIG, or run in a pod with a service account');
+  return { config, cluster };
+}
+
+function duration(option: string, fail: Fail) {
+  return (value: string) => {
+    try {
+      return parseDuration(option, value);
+    } catch (err) {
+      return fail((err as Error).message, 2);
+    }
+  };
+}
+
+export function formatReport(report: AuditReport, output: string): string {
+  if (output === 'json') return JSON.stringify(report, null, 2) + '\n';
+  const summary = `${report.pods} pods scanned (${report.exempt} exempt), ${report.violations.length} violations (${report.violations.filter((v) => v.action === 'deny').length} deny)\n`;
+  if (!report.violations.length) return `no policy violations; ${summary}`;
+  const rows = report.violations.map((v) => [v.namespace, v.pod, v.owner ?? '-', v.rule, v.action.toUpperCase(), v.field, v.message]);
+  return table(['NAMESPACE', 'POD', 'OWNER', 'RULE', 'ACTION', 'FIELD', 'MESSAGE'], rows) + summary;
+}
+
+function apiError(err: unknown, what: string): Error {
+  const e = err as { code?: number; body?: unknown; message?: string };
+  let detail = e.message ?? String(err);
+  try {
+    detail = (typeof e.body === 'string' ? JSON.parse(e.body) : (e.body as { message: string })).message ?? detail;
+  } catch {
+    /* keep the message */
+  }
+  return new ClusterError(`${what}: ${e.code ? `HTTP ${e.code}: ` : ''}${detail}`);
+}
+
+export function registerAuditCommands(program: Command, fail: Fail): void {
+  program
+    .command('audit')
+    .description('evaluate the live cluster\'s pods against the validating policy (like Gatekeeper\'s audit); exit 1 if any rule denies')
+    .option('-c, --config <file>', 'podhooks config file (YAML); built-in defaults when omitted')
+    .option('--kubeconfig <file>', 'kubeconfig to use (default: KUBECONFIG, ~/.kube/config, in-cluster)')
+    .option('-n, --namespace <ns>', 'only this namespace (default: all namespaces)')
+    .option('--page-size <n>', 'pods per list request', (v) => Number(v), 500)
+    .option('--interval <duration>', 'audit again every interval (e.g. 10m) while holding the Lease <podhooks namespace>/podhooks-audit; runs until stopped', duration('--interval', fail))
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+    .action(async (opts) => {
+      if (!Number.isInteger(opts.pageSize) || opts.pageSize < 1) fail(`--page-size ${JSON.stringify(String(opts.pageSize))}: expected a positive integer`, 2);
+      const { config, cluster } = await clusterFor(opts, fail);
+      const timeoutMs = Math.max(config.kubernetes.apiTimeoutMs, 10_000);
+      if (opts.interval === undefined) {
+        const report = await scanCluster(cluster, config, { namespace: opts.namespace, pageSize: opts.pageSize, timeoutMs }).catch((err) => {
+          throw apiError(err, 'listing pods');
+        });
+        process.stdout.write(formatReport(report, opts.output));
+        if (report.denied) fail('at least one pod violates a deny-level rule', 1);
+        return;
+      }
+      const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
+      const { startPeriodicAudit } = await import('./periodic');
+      const periodic = await startPeriodicAudit({
+        cluster,
+        config,
+        logger,
+        intervalMs: opts.interval,
+        namespace: opts.namespace,
+        pageSize: opts.pageSize,
+        onReport: (report) => process.stdout.write(opts.output === 'json' ? JSON.stringify(report) + '\n' : `--- ${new Date().toISOString()}\n${formatReport(report, 'table')}`),
+      });
+      const stop = () => periodic.stop().then(() => process.exit(0));
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+      await new Promise(() => undefined);
+    });
+
+  program
+    .command('rejections')
+    .description('recent podhooks denials and warnings, from Kubernetes Events (reason PodhooksDenied / PodhooksWarned), newest first')
+    .option('-c, --config <file>', 'podhooks config file (YAML); built-in defaults when omitted')
+    .option('--kubeconfig <file>', 'kubeconfig to use (default: KUBECONFIG, ~/.kube/config, in-cluster)')
+    .option('-n, --namespace <ns>', 'only this namespace (default: all namespaces)')
+    .option('--since <duration>', 'how far back (e.g. 30m, 1h, 7d); Events expire after the apiserver\'s --event-ttl (1h by default)', duration('--since', fail), 3_600_000)
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+    .action(async (opts) => {
+      const { config, cluster } = await clusterFor(opts, fail);
+      const now = new Date();
+      const rows = await listRejections(cluster, { namespace: opts.namespace, sinceMs: opts.since, timeoutMs: Math.max(config.kubernetes.apiTimeoutMs, 10_000), now }).catch((err) => {
+        throw apiError(err, 'listing events');
+      });
+      if (opts.output === 'json') return void process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+      if (!rows.length) return void process.stdout.write('no podhooks denials or warnings in that period\n');
+      process.stdout.write(
+        table(
+          ['LAST SEEN', 'NAMESPACE', 'REASON', 'OBJECT', 'POD', 'USER', 'COUNT', 'MESSAGE'],
+          rows.map((r) => [age(new Date(r.lastSeen), now), r.namespace, r.reason, r.object, r.pod || '-', r.user || '-', String(r.count), r.message]),
+        ),
+      );
+    });
+}

@@ -1,0 +1,42 @@
+// What `podhooks serve` adds for policy auditing: the decision recorder behind the
+// admission handler's onDecision hook (Events only with a cluster), and the periodic
+// audit when validation.auditIntervalSeconds is set.
+import { hostname } from 'node:os';
+import { ConfigError, type Config } from '../config';
+import type { Cluster } from '../kube/cluster';
+import { EventQueue, kubeEventSink } from '../kube/events';
+import type { Logger } from '../log';
+import type { Metrics } from '../metrics';
+import { policyConfigErrors } from '../validate/policy';
+import type { PeriodicAudit } from './periodic';
+import { createDecisionRecorder } from './record';
+
+export interface PolicyAudit {
+  onDecision: ReturnType<typeof createDecisionRecorder>;
+  events?: EventQueue;
+  stop(): Promise<void>;
+}
+
+export async function startPolicyAudit(config: Config, cluster: Cluster | undefined, logger: Logger, metrics: Metrics): Promise<PolicyAudit> {
+  const errors = policyConfigErrors(config);
+  if (errors.length) throw new ConfigError(`invalid config:\n${errors.map((e) => `  - ${e}`).join('\n')}`);
+  const events = cluster
+    ? new EventQueue({ sink: kubeEventSink(cluster.core, config.kubernetes.apiTimeoutMs), size: config.kubernetes.eventQueueSize, metrics, logger, instance: process.env.POD_NAME ?? hostname() })
+    : undefined;
+  let periodic: PeriodicAudit | undefined;
+  if (config.validation.auditIntervalSeconds > 0) {
+    if (!cluster) throw new ConfigError('validation.auditIntervalSeconds is set but podhooks has no cluster access (kubernetes.kubeconfig, KUBECONFIG or an in-cluster service account)');
+    // Lazily: the Lease code loads client-node, which a cluster-less start never needs.
+    const { startPeriodicAudit } = await import('./periodic');
+    periodic = await startPeriodicAudit({ cluster, config, logger, metrics, intervalMs: config.validation.auditIntervalSeconds * 1000 });
+  }
+  return {
+    onDecision: createDecisionRecorder({ logger, metrics, events }),
+    events,
+    async stop() {
+      await periodic?.stop();
+      // Let queued Events go out, but never hold shutdown hostage to a slow apiserver.
+      if (events) await Promise.race([events.idle(), new Promise((r) => setTimeout(r, config.kubernetes.apiTimeoutMs).unref())]);
+    },
+  };
+}
