@@ -1,7 +1,7 @@
 // Starts the real `podhooks serve` (compiled CLI) on 127.0.0.1 with ephemeral ports and
 // a temp cert dir; stops it by PID. Used by the process and e2e tiers.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -65,12 +65,14 @@ export async function startPodhooks(config: Record<string, any> = {}, env: NodeJ
       exited.then((code) => reject(new Error(`podhooks exited with ${code}: ${stderr}`)));
     });
   };
-  const serving = await waitForLog((l) => l.msg === 'podhooks serving');
+  // Generous: certificates.mode secret may wait for another replica to issue the certificate.
+  const serving = await waitForLog((l) => l.msg === 'podhooks serving', 60_000);
   return {
     port: serving.port,
     metricsPort: serving.metricsPort,
     dir,
-    ca: readFileSync(join(full.server.certDir, 'ca.crt'), 'utf8'),
+    // certificates.mode secret keeps no files; such callers read the CA from the Secret.
+    ca: existsSync(join(full.server.certDir, 'ca.crt')) ? readFileSync(join(full.server.certDir, 'ca.crt'), 'utf8') : '',
     proc,
     logs: () => lines,
     waitForLog,
