@@ -1,6 +1,7 @@
 // deploy/ as a platform team applies it, on a fresh control plane of its own (the
 // admission tests register the same webhook configurations with a URL instead).
 import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
 import { ROOT } from '../helpers/podhooks';
 import { startControlPlane, type ControlPlane } from './harness/controlplane';
 
@@ -29,4 +30,43 @@ test('kubectl apply -k deploy/ --dry-run=server succeeds', () => {
   ]) {
     expect(r.stdout).toContain(`${object} created (server dry run)`);
   }
+});
+
+test('kubectl apply -k deploy/overlays/self-managed --dry-run=server succeeds, without a Secret volume', () => {
+  expect(cp.kubectl(['apply', '-f', join(ROOT, 'deploy/base/namespace.yaml')]).code).toBe(0);
+  const r = cp.kubectl(['apply', '-k', join(ROOT, 'deploy/overlays/self-managed'), '--dry-run=server', '-o', 'yaml']);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  const objects = parseAllDocuments(r.stdout).flatMap((d) => (d.toJS().kind === 'List' ? d.toJS().items : [d.toJS()]));
+  const byKind = (kind: string, name: string) => objects.find((o: any) => o.kind === kind && o.metadata.name === name);
+  const pod = byKind('Deployment', 'podhooks').spec.template.spec;
+  expect(pod.volumes.map((v: any) => v.name)).toEqual(['config']);
+  expect(pod.containers[0].volumeMounts.map((v: any) => v.name)).toEqual(['config']);
+  expect(byKind('ConfigMap', 'podhooks-config').data['config.yaml']).toMatch(/certificates:\n\s+mode: secret/);
+  // The replicas may write only their own Secret and the two webhook configurations.
+  expect(byKind('Role', 'podhooks-certificates').rules).toEqual([
+    { apiGroups: [''], resources: ['secrets'], resourceNames: ['podhooks-tls'], verbs: ['get', 'update'] },
+    { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+  ]);
+  expect(byKind('ClusterRole', 'podhooks-certificates').rules[0].resourceNames).toEqual(['podhooks']);
+});
+
+test('deploy/overlays/cert-manager builds: CA chain, serving Certificate into podhooks-tls, inject-ca-from on both configurations', () => {
+  // Server-side dry run would need cert-manager's CRDs; the build is checked client-side.
+  const r = cp.kubectl(['kustomize', join(ROOT, 'deploy/overlays/cert-manager')]);
+  expect(r.stderr).toBe('');
+  const objects = parseAllDocuments(r.stdout).map((d) => d.toJS());
+  const annotations = objects.filter((o: any) => /WebhookConfiguration$/.test(o.kind)).map((o: any) => [o.kind, o.metadata.annotations?.['cert-manager.io/inject-ca-from']]);
+  expect(annotations).toEqual([
+    ['MutatingWebhookConfiguration', 'podhooks/podhooks-serving'],
+    ['ValidatingWebhookConfiguration', 'podhooks/podhooks-serving'],
+  ]);
+  const serving = objects.find((o: any) => o.kind === 'Certificate' && o.metadata.name === 'podhooks-serving');
+  expect(serving.metadata.namespace).toBe('podhooks');
+  expect(serving.spec.secretName).toBe('podhooks-tls');
+  expect(serving.spec.issuerRef).toEqual({ name: 'podhooks-ca', kind: 'Issuer' });
+  expect(serving.spec.dnsNames).toContain('podhooks.podhooks.svc');
+  // The Deployment mounts the Secret cert-manager writes.
+  const pod = objects.find((o: any) => o.kind === 'Deployment').spec.template.spec;
+  expect(pod.volumes).toContainEqual({ name: 'certs', secret: { secretName: 'podhooks-tls' } });
 });
