@@ -1,9 +1,11 @@
 // Hostile and odd AdmissionReviews for the fuzz tests (npm test) and the fuzz benchmark:
 // fast-check builds structurally plausible reviews with random podhooks annotations,
 // probes and policy fields; mutateBytes damages valid ones at the byte level.
+import { Agent, request } from 'node:https';
 import fc from 'fast-check';
 import { applyPatch } from 'fast-json-patch';
 import { A } from '../../src/mutate/annotations';
+import type { Podhooks } from './podhooks';
 
 const annotationValue = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom('true', 'echo hi', 'http://localhost:8080/health') },
@@ -163,3 +165,56 @@ export function replyProblem(sent: Buffer, status: number, body: string): string
   }
   return undefined;
 }
+
+function send(ph: Pick<Podhooks, 'port' | 'ca'>, agent: Agent, path: string, body: Buffer): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ agent, host: '127.0.0.1', port: ph.port, path, method: 'POST', ca: ph.ca, servername: 'localhost', headers: { 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+export interface Tally {
+  problems: string[];
+  /** Replies by kind, to show the generator reaches deep paths, not only the parser. */
+  patched: number;
+  denied: number;
+  rejected: number;
+}
+
+/** Send each body to /mutate and /validate over 16 keep-alive connections; judge every reply. */
+export async function fire(ph: Pick<Podhooks, 'port' | 'ca'>, bodies: Buffer[], onProgress?: (done: number) => void): Promise<Tally> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+  const tally: Tally = { problems: [], patched: 0, denied: 0, rejected: 0 };
+  const problems = tally.problems;
+  let next = 0;
+  const worker = async () => {
+    while (next < bodies.length * 2) {
+      // Each body goes to both webhooks.
+      const path = next % 2 ? '/validate' : '/mutate';
+      const i = next++ >> 1;
+      const reply = await send(ph, agent, path, bodies[i]);
+      if (reply.status !== 200) tally.rejected++;
+      else if (reply.body.includes('"patch"')) tally.patched++;
+      else if (reply.body.includes('"allowed":false')) tally.denied++;
+      // A damaged body may still be valid JSON for a different request; judge it as sent.
+      let problem: string | undefined;
+      try {
+        JSON.parse(bodies[i].toString('utf8'));
+        problem = replyProblem(bodies[i], reply.status, reply.body);
+      } catch {
+        problem = reply.status >= 400 && reply.status < 500 && JSON.parse(reply.body).message ? undefined : `unparseable body got ${reply.status}: ${reply.body.slice(0, 200)}`;
+      }
+      if (next % 10000 === 0) onProgress?.(next);
+      if (problem) problems.push(`${path} #${i}: ${problem}\n  sent: ${bodies[i].toString('utf8').slice(0, 400)}`);
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, worker));
+  agent.destroy();
+  return tally;
+}
+
