@@ -91,6 +91,7 @@ export const configSchema = z.strictObject({
       replicas: z.number().int().min(1).default(1),
       maxTrackedApps: z.number().int().min(1).default(10000),
     })
+    .refine((a) => a.maxBackoffMs >= a.baseBackoffMs, { path: ['maxBackoffMs'], message: 'must be at least authz.baseBackoffMs' })
     .prefault({}),
   validation: z
     .strictObject({

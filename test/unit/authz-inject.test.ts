@@ -87,3 +87,7 @@ test('admission: no token for whitelisted-only pods, denied pods or pods without
   await mutate(request(pod({ 'podhooks.io/pre-start': 'echo hi' })), ctx);
   expect(calls).toEqual([]);
 });
+
+test('config: a backoff cap below the base is refused, naming the field and the value', () => {
+  expect(() => parseConfig({ authz: { baseBackoffMs: 500, maxBackoffMs: 100 } })).toThrow(/authz\.maxBackoffMs: must be at least authz\.baseBackoffMs \(got 100\)/);
+});
