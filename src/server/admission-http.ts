@@ -94,20 +94,25 @@ export function createAdmissionHandler(opts: AdmissionHttpOptions) {
           const seconds = Number(process.hrtime.bigint() - start) / 1e9;
           metrics.requests.inc({ webhook, decision: outcome.decision });
           metrics.duration.observe({ webhook, decision: outcome.decision }, seconds);
-          logger.info(
-            {
-              webhook,
-              uid: request.uid,
-              namespace: request.namespace,
-              name: request.name || (request.object as { metadata?: { generateName?: string } })?.metadata?.generateName,
-              operation: request.operation,
-              decision: outcome.decision,
-              reason: outcome.reason,
-              dryRun: request.dryRun === true,
-              durationMs: Math.round(seconds * 1e6) / 1e3,
-            },
-            'admission decision',
-          );
+          // Plain allows (most requests in a busy cluster) log at debug; anything podhooks
+          // did or objected to logs at info. The level check keeps the object off the hot path.
+          const level = outcome.decision === 'allowed' ? 'debug' : 'info';
+          if (logger.isLevelEnabled(level)) {
+            logger[level](
+              {
+                webhook,
+                uid: request.uid,
+                namespace: request.namespace,
+                name: request.name || (request.object as { metadata?: { generateName?: string } })?.metadata?.generateName,
+                operation: request.operation,
+                decision: outcome.decision,
+                reason: outcome.reason,
+                dryRun: request.dryRun === true,
+                durationMs: Math.round(seconds * 1e6) / 1e3,
+              },
+              'admission decision',
+            );
+          }
           opts.onDecision?.(webhook, request, outcome);
         },
         (err: Error) => {

@@ -155,10 +155,14 @@ describe('podhooks serve', () => {
     expect(text).toMatch(/podhooks_bad_requests_total\{reason="too-large"\} [1-9]/);
   });
 
-  test('one structured log line per admission decision', async () => {
+  test('one structured log line per decision that changes or objects to something; plain allows stay at debug', async () => {
+    const plain = review({ ...hookPod, metadata: { name: 'plain', namespace: 'shop' } });
+    expect((await post(ph, '/mutate', JSON.stringify(plain))).json().response.allowed).toBe(true);
     const body = review(hookPod);
     await post(ph, '/mutate', JSON.stringify(body));
     const line = await ph.waitForLog((l) => l.uid === body.request.uid);
+    // Lines arrive in order: the plain allow before it would have been seen by now.
+    expect(ph.logs().filter((l) => l.uid === plain.request.uid)).toEqual([]);
     expect(line).toMatchObject({ msg: 'admission decision', webhook: 'mutate', namespace: 'shop', name: 'web', operation: 'CREATE', decision: 'patched' });
     expect(typeof line.durationMs).toBe('number');
   });
