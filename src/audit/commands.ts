@@ -21,7 +21,8 @@ async function clusterFor(opts: ClusterOpts, fail: Fail): Promise<{ config: Conf
   const errors = policyConfigErrors(config);
   if (errors.length) fail(`invalid config: ${errors.join('; ')}`, 2);
   if (opts.kubeconfig) config.kubernetes.kubeconfig = opts.kubeconfig;
-  config.kubernetes.enabled = 'true';
+  // These commands exist to talk to a cluster, whatever the server's kubernetes.enabled says.
+  config.kubernetes.enabled = 'auto';
   const cluster = await connectCluster(config);
   if (!cluster) throw new ClusterError('no cluster configured: pass --kubeconfig, set KUBECONFIG, or run in a pod with a service account');
   return { config, cluster };
