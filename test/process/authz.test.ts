@@ -12,11 +12,14 @@ import { post, review, startPodhooks, type Podhooks } from '../helpers/podhooks'
 
 jest.setTimeout(180_000);
 
-const C = 8;
+// Expected offered concurrency with pacing: burst + rate x latency = 2 + 10 x 0.3 = 5, half of C,
+// so a stall of the (shared) machine that bunches a few clients does not reach C.
+const C = 10;
 const PODS = 200;
-const RATE = 20;
-const BURST = 4;
+const RATE = 10;
+const BURST = 2;
 const MAX_ATTEMPTS = 6;
+const LATENCY_MS = 300;
 const authz = { url: 'http://authz.invalid/v1/registrations', ratePerApp: RATE, burstPerApp: BURST, maxAttempts: MAX_ATTEMPTS, baseBackoffMs: 100, maxBackoffMs: 2000, deadlineSeconds: 60 };
 
 let bin: string;
@@ -73,7 +76,7 @@ test('200 admissions of one app get paced offsets within the pacing bound', () =
 describe('with pacing', () => {
   let runs: ClientRun[];
   beforeAll(async () => {
-    service = await startService(['--capacity', String(C), '--latency-ms', '100', '--retry-after', '1']);
+    service = await startService(['--capacity', String(C), '--latency-ms', String(LATENCY_MS), '--retry-after', '1']);
     runs = await runClients(bin, pods, { url: service.url });
   });
 
@@ -106,7 +109,7 @@ describe('the same pods without their offsets', () => {
       delete copy.metadata!.annotations!['podhooks.io/authz-start-offset-ms'];
       return copy;
     });
-    service = await startService(['--capacity', String(C), '--latency-ms', '100', '--retry-after', '1']);
+    service = await startService(['--capacity', String(C), '--latency-ms', String(LATENCY_MS), '--retry-after', '1']);
     runs = await runClients(bin, unpaced, { url: service.url });
   });
 
