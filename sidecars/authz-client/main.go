@@ -280,6 +280,9 @@ func run(args []string) int {
 			// At least what the service asked for, plus a little jitter so clients told
 			// the same Retry-After do not come back in lockstep.
 			wait = r.after + time.Duration(rnd.Int63n(int64(o.baseBackoff)+1))
+			if wait < minSleep {
+				wait = minSleep // "Retry-After: 0" must not become a hot loop either
+			}
 			if wait >= time.Until(end) {
 				last = fmt.Sprintf("%s; the service asked to retry after %s, beyond the %s deadline", last, r.after, o.deadline)
 				break

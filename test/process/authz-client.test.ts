@@ -90,6 +90,13 @@ test('429 with Retry-After as an HTTP date is honoured too', async () => {
   expect(gaps(pod.arrivalsMs)[0]).toBeGreaterThanOrEqual(2000);
 });
 
+test('"Retry-After: 0" still leaves a pause between calls', async () => {
+  const s = await service('--fail-first', '3', '--fail-status', '429', '--retry-after', '0');
+  const r = await client(s.url, { PODHOOKS_POD_UID: 'ra-zero', PODHOOKS_AUTHZ_BASE_BACKOFF_MS: '1' });
+  expect([r.code, r.attempts]).toEqual([0, 4]);
+  for (const gap of gaps((await s.stats()).pods['ra-zero'].arrivalsMs)) expect(gap).toBeGreaterThanOrEqual(9);
+});
+
 test('a Retry-After beyond the deadline ends the attempts at once (fail closed)', async () => {
   const s = await service('--fail-first', '99', '--retry-after', '30');
   const r = await client(s.url, { PODHOOKS_AUTHZ_DEADLINE_SECONDS: '5' });
