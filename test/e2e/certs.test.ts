@@ -3,7 +3,7 @@
 // replicas in certificates.mode secret share one certificate through a Lease and rotate
 // it (new CA each time) while requests flow through the apiserver and directly over
 // HTTPS, with no failed request.
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
@@ -80,9 +80,14 @@ function readDeploy(file: string): string {
   return readFileSync(join(ROOT, 'deploy/base', file), 'utf8');
 }
 
-function certsCli(args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, 'certs', '--kubeconfig', cp.kubeconfigPath, ...args], { encoding: 'utf8', env: { ...process.env, KUBECONFIG: '' } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+/** Runs `podhooks certs` without blocking the event loop (requests keep flowing meanwhile). */
+function certsCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const proc = spawn(process.execPath, [CLI, 'certs', '--kubeconfig', cp.kubeconfigPath, ...args], { env: { ...process.env, KUBECONFIG: '' } });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout.on('data', (c) => (stdout += c));
+  proc.stderr.on('data', (c) => (stderr += c));
+  return new Promise((resolve) => proc.once('close', (code) => resolve({ code, stdout, stderr })));
 }
 
 async function secretData(name: string): Promise<Record<string, string> & { resourceVersion: string; type: string }> {
@@ -184,7 +189,7 @@ afterAll(async () => {
 test('podhooks certs stores the Secret and caBundles; the apiserver calls podhooks with them; --force rotates without a failed call', async () => {
   const port = await freePort();
   await registerWebhooks(port, port);
-  const first = certsCli(['--secret', 'podhooks/podhooks-tls', '--patch-webhooks']);
+  const first = await certsCli(['--secret', 'podhooks/podhooks-tls', '--patch-webhooks']);
   expect(first.stderr).toContain('issuing certificates');
   expect(first.code).toBe(0);
   expect(first.stdout).toBe(
@@ -198,7 +203,7 @@ test('podhooks certs stores the Secret and caBundles; the apiserver calls podhoo
   expect(Object.values(await caBundles())).toEqual([secret['ca.crt'], secret['ca.crt'], secret['ca.crt']]);
 
   // Idempotent: a valid Secret is kept, nothing is written.
-  const again = certsCli(['--secret', 'podhooks/podhooks-tls', '--patch-webhooks']);
+  const again = await certsCli(['--secret', 'podhooks/podhooks-tls', '--patch-webhooks']);
   expect(again.stdout).toBe('Secret podhooks/podhooks-tls unchanged\ncaBundle already current on every webhook\n');
   expect((await secretData('podhooks-tls')).resourceVersion).toBe(secret.resourceVersion);
 
@@ -221,7 +226,7 @@ test('podhooks certs stores the Secret and caBundles; the apiserver calls podhoo
       calls += 3;
     }
   })();
-  const forced = certsCli(['--secret', 'podhooks/podhooks-tls', '--patch-webhooks', '--force']);
+  const forced = await certsCli(['--secret', 'podhooks/podhooks-tls', '--patch-webhooks', '--force']);
   expect(forced.code).toBe(0);
   expect(forced.stdout).toMatch(/^Secret podhooks\/podhooks-tls updated \(forced rotation\), new CA\n/);
   const rotated = await secretData('podhooks-tls');
