@@ -70,3 +70,40 @@ test('deploy/overlays/cert-manager builds: CA chain, serving Certificate into po
   const pod = objects.find((o: any) => o.kind === 'Deployment').spec.template.spec;
   expect(pod.volumes).toContainEqual({ name: 'certs', secret: { secretName: 'podhooks-tls' } });
 });
+
+test('the base as kustomize renders it: HA, hardening, webhook safety, least-privilege RBAC', () => {
+  const r = cp.kubectl(['kustomize', join(ROOT, 'deploy')]);
+  expect(r.stderr).toBe('');
+  const objects = parseAllDocuments(r.stdout).map((d) => d.toJS());
+  const get = (kind: string, name = 'podhooks') => objects.find((o: any) => o.kind === kind && o.metadata.name === name);
+  const deploy = get('Deployment');
+  expect(deploy.spec.replicas).toBe(2);
+  const pod = deploy.spec.template.spec;
+  expect(pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.topologyKey).toBe('kubernetes.io/hostname');
+  const c = pod.containers[0];
+  expect([c.readinessProbe.httpGet.path, c.livenessProbe.httpGet.path]).toEqual(['/readyz', '/healthz']);
+  expect(Object.keys(c.resources).sort()).toEqual(['limits', 'requests']);
+  expect(c.securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+  expect(pod.securityContext.runAsNonRoot).toBe(true);
+  expect(get('PodDisruptionBudget').spec.minAvailable).toBe(1);
+  const hooks = objects.filter((o: any) => /WebhookConfiguration$/.test(o.kind)).flatMap((o: any) => o.webhooks.map((h: any) => ({ kind: o.kind, ...h })));
+  expect(hooks.map((h: any) => [h.name, h.failurePolicy, h.reinvocationPolicy])).toEqual([
+    ['namespace.podhooks.io', 'Fail', 'IfNeeded'],
+    ['object.podhooks.io', 'Fail', 'IfNeeded'],
+    ['validate.podhooks.io', 'Ignore', undefined],
+  ]);
+  for (const h of hooks) {
+    expect([h.name, h.sideEffects, h.timeoutSeconds <= 10]).toEqual([h.name, 'NoneOnDryRun', true]);
+    const excluded = h.namespaceSelector.matchExpressions.find((e: any) => e.key === 'kubernetes.io/metadata.name' && e.operator === 'NotIn').values;
+    expect(excluded).toEqual(expect.arrayContaining(['kube-system', 'podhooks']));
+    expect(h.clientConfig.service).toEqual(expect.objectContaining({ name: 'podhooks', namespace: 'podhooks' }));
+  }
+  // Nothing in the base can write Secrets or webhook configurations; no wildcard anywhere.
+  const rules = objects.filter((o: any) => o.kind === 'ClusterRole' || o.kind === 'Role').flatMap((o: any) => o.rules);
+  for (const rule of rules) {
+    expect(rule.verbs).not.toContain('*');
+    expect(rule.resources).not.toContain('*');
+    expect(rule.resources).not.toContain('secrets');
+    expect(rule.resources).not.toContain('mutatingwebhookconfigurations');
+  }
+});
