@@ -12,14 +12,16 @@ import { post, review, startPodhooks, type Podhooks } from '../helpers/podhooks'
 
 jest.setTimeout(180_000);
 
-// Expected offered concurrency with pacing: burst + rate x latency = 2 + 10 x 0.3 = 5, half of C,
-// so a stall of the (shared) machine that bunches a few clients does not reach C.
+// Expected offered concurrency with pacing: burst + rate x latency = 2 + 10 x 0.1 = 3, well under C:
+// on a starved machine the service's own latency grows and stalls bunch clients together.
 const C = 10;
 const PODS = 200;
 const RATE = 10;
 const BURST = 2;
 const MAX_ATTEMPTS = 6;
-const LATENCY_MS = 300;
+const LATENCY_MS = 100;
+/** Without pacing, a slower service makes the overload certain however fast clients spawn. */
+const UNPACED_LATENCY_MS = 1000;
 const authz = { url: 'http://authz.invalid/v1/registrations', ratePerApp: RATE, burstPerApp: BURST, maxAttempts: MAX_ATTEMPTS, baseBackoffMs: 100, maxBackoffMs: 2000, deadlineSeconds: 60 };
 
 let bin: string;
@@ -109,7 +111,7 @@ describe('the same pods without their offsets', () => {
       delete copy.metadata!.annotations!['podhooks.io/authz-start-offset-ms'];
       return copy;
     });
-    service = await startService(['--capacity', String(C), '--latency-ms', String(LATENCY_MS), '--retry-after', '1']);
+    service = await startService(['--capacity', String(C), '--latency-ms', String(UNPACED_LATENCY_MS), '--retry-after', '1']);
     runs = await runClients(bin, unpaced, { url: service.url });
   });
 
