@@ -85,12 +85,14 @@ export function buildProgram(): Command {
     .option('--address <address>', 'listen address (overrides server.address)')
     .option('--metrics-port <port>', 'metrics port (overrides server.metricsPort)', (v) => Number(v))
     .option('--cert-dir <dir>', 'directory with tls.crt/tls.key (overrides server.certDir)')
+    .addOption(new Option('--certificates-mode <mode>', 'files: certDir; secret: issue, store and renew in a Secret (overrides certificates.mode)').choices(['files', 'secret']))
     .action(async (opts) => {
       const config = loadConfig(opts.config);
       if (opts.port !== undefined) config.server.port = opts.port;
       if (opts.address !== undefined) config.server.address = opts.address;
       if (opts.metricsPort !== undefined) config.server.metricsPort = opts.metricsPort;
       if (opts.certDir !== undefined) config.server.certDir = opts.certDir;
+      if (opts.certificatesMode !== undefined) config.certificates.mode = opts.certificatesMode;
       const logger = createLogger(config.logLevel);
       const running = await startServer(config, logger);
       let interrupts = 0;

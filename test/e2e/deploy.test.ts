@@ -42,7 +42,7 @@ test('kubectl apply -k deploy/overlays/self-managed --dry-run=server succeeds, w
   const pod = byKind('Deployment', 'podhooks').spec.template.spec;
   expect(pod.volumes.map((v: any) => v.name)).toEqual(['config']);
   expect(pod.containers[0].volumeMounts.map((v: any) => v.name)).toEqual(['config']);
-  expect(byKind('ConfigMap', 'podhooks-config').data['config.yaml']).toMatch(/certificates:\n\s+mode: secret/);
+  expect(pod.containers[0].args).toEqual(['serve', '--config', '/etc/podhooks/config.yaml', '--certificates-mode=secret']);
   // The replicas may write only their own Secret and the two webhook configurations.
   expect(byKind('Role', 'podhooks-certificates').rules).toEqual([
     { apiGroups: [''], resources: ['secrets'], resourceNames: ['podhooks-tls'], verbs: ['get', 'update'] },
