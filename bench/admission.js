@@ -156,7 +156,7 @@ async function startToReady(cold) {
     if (cold) rmSync(dir, { recursive: true, force: true });
     const port = nextPort++;
     const t0 = process.hrtime.bigint();
-    const child = start('podhooks (start-to-ready)', process.execPath, [join(ROOT, 'bin/podhooks.js'), 'serve', '--port', String(port), '--metrics-port', '0', '--address', '127.0.0.1', '--cert-dir', dir], { KUBECONFIG: '/nonexistent' });
+    const child = start('podhooks (start-to-ready)', process.execPath, [join(ROOT, 'bin/podhooks.js'), 'serve', '-c', join(work, 'podhooks.yaml'), '--port', String(port), '--cert-dir', dir]);
     await waitFor(async () => (await get(port, '/readyz')) === 200, 'podhooks');
     samples.push(Number(process.hrtime.bigint() - t0) / 1e6);
     await stop(child);
@@ -184,14 +184,14 @@ async function main() {
   const cert = join(certs, 'tls.crt');
   const key = join(certs, 'tls.key');
   const podhooksConfig = join(work, 'podhooks.yaml');
-  // logLevel info, as deployed; KUBECONFIG points nowhere so no cluster is used.
-  writeFileSync(podhooksConfig, `server:\n  address: 127.0.0.1\n  metricsAddress: 127.0.0.1\n  metricsPort: 0\n  certDir: ${certs}\nregistry:\n  enabled: false\n`);
+  // logLevel info, as deployed; no cluster, no registry (the corpus needs neither).
+  writeFileSync(podhooksConfig, `server:\n  address: 127.0.0.1\n  metricsAddress: 127.0.0.1\n  metricsPort: 0\n  certDir: ${certs}\nregistry:\n  enabled: false\nkubernetes:\n  enabled: "false"\n`);
   const healthz = (port) => get(port, '/healthz').then((s) => s === 200);
 
   const podhooks = (path) => ({
     name: `podhooks ${path}`,
     path,
-    start: (port) => start('podhooks', process.execPath, [join(ROOT, 'bin/podhooks.js'), 'serve', '-c', podhooksConfig, '--port', String(port)], { KUBECONFIG: '/nonexistent' }),
+    start: (port) => start('podhooks', process.execPath, [join(ROOT, 'bin/podhooks.js'), 'serve', '-c', podhooksConfig, '--port', String(port)]),
     ready: healthz,
   });
   const peers = [
