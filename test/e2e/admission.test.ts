@@ -6,9 +6,9 @@ import { generateBundle } from '../../src/certs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AdmissionregistrationV1Api, AppsV1Api, BatchV1Api, CoreV1Api, NodeV1Api, type V1Pod } from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
 import { ROOT, startPodhooks, type Podhooks } from '../helpers/podhooks';
 import { K8S_VERSION, startControlPlane, type ControlPlane } from './harness/controlplane';
+import { apiMessage, createNamespace, eventually, registerWebhooks } from './harness/webhooks';
 
 jest.setTimeout(180_000);
 
@@ -20,37 +20,7 @@ let admission: AdmissionregistrationV1Api;
 let otherWebhook: Server | undefined;
 const certDir = join(mkdtempSync(join(tmpdir(), 'podhooks-e2e-')), 'certs');
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await sleep(250);
-  }
-  throw new Error(`${what} did not happen within ${timeoutMs} ms${last ? `: ${(last as Error).message}` : ''}`);
-}
-
-/** The apiserver's error body message (client-node 1.x ApiException). */
-function apiMessage(err: unknown): string {
-  const body = (err as { body?: unknown }).body;
-  try {
-    return (typeof body === 'string' ? JSON.parse(body) : (body as { message: string })).message;
-  } catch {
-    return String((err as Error).message);
-  }
-}
-
-async function namespace(name: string, labels: Record<string, string> = {}): Promise<void> {
-  await core.createNamespace({ body: { metadata: { name, labels } } });
-  // The ServiceAccount admission plugin needs the default account (made by the controller-manager).
-  await eventually(`serviceaccount ${name}/default`, async () => (await core.readNamespacedServiceAccount({ name: 'default', namespace: name })) ?? undefined);
-}
+const namespace = (name: string, labels: Record<string, string> = {}) => createNamespace(core, name, labels);
 
 function hookPod(name: string, extra: { labels?: Record<string, string>; annotations?: Record<string, string> } = {}): V1Pod {
   return {
@@ -60,16 +30,6 @@ function hookPod(name: string, extra: { labels?: Record<string, string>; annotat
 }
 const injected = (pod: V1Pod) => pod.metadata?.annotations?.['podhooks.io/status'] !== undefined;
 
-function webhookManifests(port: number, ca: string): any[] {
-  const docs = parseAllDocuments(readFileSync(join(ROOT, 'deploy/base/webhooks.yaml'), 'utf8')).map((d) => d.toJS());
-  for (const doc of docs) {
-    for (const hook of doc.webhooks) {
-      hook.clientConfig = { url: `https://127.0.0.1:${port}${hook.clientConfig.service.path}`, caBundle: Buffer.from(ca).toString('base64') };
-    }
-  }
-  return docs;
-}
-
 beforeAll(async () => {
   cp = await startControlPlane();
   const kc = cp.kubeConfig();
@@ -77,10 +37,7 @@ beforeAll(async () => {
   apps = kc.makeApiClient(AppsV1Api);
   admission = kc.makeApiClient(AdmissionregistrationV1Api);
   ph = await startPodhooks({ server: { certDir }, kubernetes: { enabled: 'true', kubeconfig: cp.kubeconfigPath } });
-  for (const doc of webhookManifests(ph.port, ph.ca)) {
-    if (doc.kind === 'MutatingWebhookConfiguration') await admission.createMutatingWebhookConfiguration({ body: doc });
-    else await admission.createValidatingWebhookConfiguration({ body: doc });
-  }
+  await registerWebhooks(admission, ph.port, ph.ca);
   await kc.makeApiClient(NodeV1Api).createRuntimeClass({ body: { metadata: { name: 'kata-qemu' }, handler: 'kata-qemu' } });
   await namespace('hooks', { 'podhooks.io/injection': 'enabled' });
   await namespace('plain');
