@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, startPodhooks } from '../helpers/podhooks';
+import { CLI } from '../helpers/podhooks';
 
 const tmp = mkdtempSync(join(tmpdir(), 'podhooks-policy-cli-'));
 const run = (args: string[], input?: string) => {
@@ -45,12 +45,16 @@ test('podhooks validate reports every sandbox rule on a Job template and exits 1
   ]);
 });
 
-test('a misspelt rule id in the config is refused by validate and by serve', async () => {
+test('a misspelt rule id in the config is refused by validate and by serve', () => {
   const config = file('typo.yaml', 'validation:\n  rules:\n    sandbox-privilegd: warn\n');
   const v = run(['validate', '-c', config, '-f', '-'], job);
   expect(v.code).toBe(2);
   expect(v.stderr).toMatch(/^podhooks: invalid config: validation\.rules\.sandbox-privilegd: unknown rule id; known rules are sandbox-host-namespaces, /);
-  await expect(startPodhooks({ validation: { rules: { 'sandbox-privilegd': 'warn' } } })).rejects.toThrow(/validation\.rules\.sandbox-privilegd: unknown rule id/);
+  // serve refuses before listening: it exits on its own, so a plain synchronous run suffices.
+  const serveConfig = file('serve-typo.yaml', `validation:\n  rules:\n    sandbox-privilegd: warn\nkubernetes:\n  enabled: "false"\nserver:\n  address: 127.0.0.1\n  port: 0\n  metricsAddress: 127.0.0.1\n  metricsPort: 0\n  certDir: ${join(tmp, 'certs')}\n`);
+  const s = run(['serve', '-c', serveConfig]);
+  expect(s.code).toBe(2);
+  expect(s.stderr).toMatch(/^podhooks: invalid config:\n {2}- validation\.rules\.sandbox-privilegd: unknown rule id; known rules are /);
 });
 
 test('audit and rejections say how to point them at a cluster', () => {
