@@ -36,7 +36,8 @@ beforeAll(async () => {
   core = kc.makeApiClient(CoreV1Api);
   apps = kc.makeApiClient(AppsV1Api);
   admission = kc.makeApiClient(AdmissionregistrationV1Api);
-  ph = await startPodhooks({ server: { certDir }, kubernetes: { enabled: 'true', kubeconfig: cp.kubeconfigPath } });
+  // Debug level: the reinvocation test reads the plain-allow decision lines.
+  ph = await startPodhooks({ logLevel: 'debug', server: { certDir }, kubernetes: { enabled: 'true', kubeconfig: cp.kubeconfigPath } });
   await registerWebhooks(admission, ph.port, ph.ca);
   await kc.makeApiClient(NodeV1Api).createRuntimeClass({ body: { metadata: { name: 'kata-qemu' }, handler: 'kata-qemu' } });
   await namespace('hooks', { 'podhooks.io/injection': 'enabled' });
@@ -204,7 +205,7 @@ test('every golden output is accepted by the apiserver (server-side dry run)', a
   }
 });
 
-test('with podhooks down, opted-in pods fail (failurePolicy Fail), others pass (Ignore), and it recovers', async () => {
+test('with podhooks down, opted-in and debug pods fail (failurePolicy Fail), others pass (Ignore), and it recovers', async () => {
   const port = ph.port;
   await ph.stop();
   const err = await core.createNamespacedPod({ namespace: 'hooks', body: hookPod('while-down') }).then(
@@ -214,8 +215,13 @@ test('with podhooks down, opted-in pods fail (failurePolicy Fail), others pass (
   expect(apiMessage(err)).toMatch(/failed calling webhook "namespace\.podhooks\.io"/);
   const unaffected = await core.createNamespacedPod({ namespace: 'plain', body: { metadata: { name: 'while-down' }, spec: { containers: [{ name: 'a', image: 'busybox' }] } } });
   expect(unaffected.metadata!.name).toBe('while-down');
+  // Debug mode fails closed: no remote-debug port slips past a down validator.
+  const debugErr = await core
+    .createNamespacedPod({ namespace: 'plain', body: { metadata: { name: 'debug-while-down', annotations: { 'podhooks.io/debug': 'true' } }, spec: { containers: [{ name: 'a', image: 'busybox' }] } } })
+    .then(() => undefined, (e) => e);
+  expect(apiMessage(debugErr)).toMatch(/failed calling webhook "debug\.podhooks\.io"/);
 
-  ph = await startPodhooks({ server: { certDir, port }, kubernetes: { enabled: 'true', kubeconfig: cp.kubeconfigPath } });
+  ph = await startPodhooks({ logLevel: 'debug', server: { certDir, port }, kubernetes: { enabled: 'true', kubeconfig: cp.kubeconfigPath } });
   const pod = await eventually('pod creation to recover', async () => core.createNamespacedPod({ namespace: 'hooks', body: hookPod('after-recovery') }));
   expect(injected(pod)).toBe(true);
 });

@@ -7,14 +7,15 @@ import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AdmissionregistrationV1Api, CoordinationV1Api, CoreV1Api, NodeV1Api, type V1Pod } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { splitPem } from '../../src/certplan';
 import { CLI, ROOT, review, startPodhooks, type Podhooks } from '../helpers/podhooks';
+import { freePort } from '../helpers/registry';
 import { startControlPlane, type ControlPlane } from './harness/controlplane';
+import { apiMessage, eventually, webhookManifests } from './harness/webhooks';
 
 jest.setTimeout(300_000);
 
@@ -23,42 +24,6 @@ let core: CoreV1Api;
 let admission: AdmissionregistrationV1Api;
 const started: Podhooks[] = [];
 const tmp = mkdtempSync(join(tmpdir(), 'podhooks-certs-e2e-'));
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await sleep(250);
-  }
-  throw new Error(`${what} did not happen within ${timeoutMs} ms${last ? `: ${(last as Error).message}` : ''}`);
-}
-
-function apiMessage(err: unknown): string {
-  const body = (err as { body?: unknown }).body;
-  try {
-    return (typeof body === 'string' ? JSON.parse(body) : (body as { message: string })).message;
-  } catch {
-    return String((err as Error).message);
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** deploy/base/webhooks.yaml without caBundle, pointed at local ports, failing closed (so a failed call shows). */
 async function registerWebhooks(mutatePort: number, validatePort: number): Promise<void> {
@@ -98,6 +63,9 @@ async function secretData(name: string): Promise<Record<string, string> & { reso
 }
 
 /** caBundle (PEM) of every webhook, keyed config/webhook. */
+/** The same CA bundle on every webhook deploy/ declares. */
+const everyWebhook = (ca: string) => webhookManifests(0, '').flatMap((d) => d.webhooks).map(() => ca);
+
 async function caBundles(): Promise<Record<string, string>> {
   const m = await admission.readMutatingWebhookConfiguration({ name: 'podhooks' });
   const v = await admission.readValidatingWebhookConfiguration({ name: 'podhooks' });
@@ -194,13 +162,13 @@ test('podhooks certs stores the Secret and caBundles; the apiserver calls podhoo
   expect(first.code).toBe(0);
   expect(first.stdout).toBe(
     'Secret podhooks/podhooks-tls created (no certificate stored), new CA\n' +
-      'caBundle set on mutatingwebhookconfiguration/podhooks:namespace.podhooks.io, mutatingwebhookconfiguration/podhooks:object.podhooks.io, validatingwebhookconfiguration/podhooks:validate.podhooks.io\n',
+      'caBundle set on mutatingwebhookconfiguration/podhooks:namespace.podhooks.io, mutatingwebhookconfiguration/podhooks:object.podhooks.io, validatingwebhookconfiguration/podhooks:validate.podhooks.io, validatingwebhookconfiguration/podhooks:debug.podhooks.io\n',
   );
   const secret = await secretData('podhooks-tls');
   expect(secret.type).toBe('kubernetes.io/tls');
   expect(Object.keys(secret).sort()).toEqual(['ca.crt', 'ca.key', 'resourceVersion', 'tls.crt', 'tls.key', 'type']);
   expect(new X509Certificate(secret['tls.crt']).subjectAltName).toContain('DNS:podhooks.podhooks.svc');
-  expect(Object.values(await caBundles())).toEqual([secret['ca.crt'], secret['ca.crt'], secret['ca.crt']]);
+  expect(Object.values(await caBundles())).toEqual(everyWebhook(secret['ca.crt']));
 
   // Idempotent: a valid Secret is kept, nothing is written.
   const again = await certsCli(['--secret', 'podhooks/podhooks-tls', '--patch-webhooks']);
@@ -231,7 +199,7 @@ test('podhooks certs stores the Secret and caBundles; the apiserver calls podhoo
   expect(forced.stdout).toMatch(/^Secret podhooks\/podhooks-tls updated \(forced rotation\), new CA\n/);
   const rotated = await secretData('podhooks-tls');
   expect(splitPem(rotated['ca.crt'])).toEqual([expect.any(String), splitPem(secret['ca.crt'])[0]]);
-  expect(Object.values(await caBundles())).toEqual([rotated['ca.crt'], rotated['ca.crt'], rotated['ca.crt']]);
+  expect(Object.values(await caBundles())).toEqual(everyWebhook(rotated['ca.crt']));
   const callsBeforeSwitch = calls;
   writeVolume(certDir, rotated); // kubelet catches up
   const newCert = new X509Certificate(rotated['tls.crt']).fingerprint256;
@@ -274,7 +242,7 @@ test('two replicas in certificates.mode secret: one issues behind the Lease, bot
   const stored = await secretData('podhooks-managed');
   const storedCert = new X509Certificate(stored['tls.crt']).fingerprint256;
   expect([await servedCert(portA), await servedCert(portB)]).toEqual([storedCert, storedCert]);
-  expect(Object.values(await caBundles())).toEqual([stored['ca.crt'], stored['ca.crt'], stored['ca.crt']]);
+  expect(Object.values(await caBundles())).toEqual(everyWebhook(stored['ca.crt']));
 
   // Requests flow while the certificate is re-issued (new CA each time, validity 45 s).
   const failures: string[] = [];

@@ -67,7 +67,7 @@ afterAll(async () => {
 
 test('a debug pod in a namespace without podhooks.io/debug=allowed is denied at create time, saying why', async () => {
   const message = await createError('debug-closed', debugPod('denied'));
-  expect(message).toBe(`admission webhook "validate.podhooks.io" denied the request: ${DENIAL}`);
+  expect(message).toBe(`admission webhook "debug.podhooks.io" denied the request: ${DENIAL}`);
   await expect(core.readNamespacedPod({ name: 'denied', namespace: 'debug-closed' })).rejects.toMatchObject({ code: 404 });
   const line = await ph.waitForLog((l) => l.msg === 'admission decision' && l.webhook === 'validate' && l.name === 'denied');
   expect(line.decision).toBe('denied');

@@ -91,6 +91,7 @@ test('the base as kustomize renders it: HA, hardening, webhook safety, least-pri
     ['namespace.podhooks.io', 'Fail', 'IfNeeded'],
     ['object.podhooks.io', 'Fail', 'IfNeeded'],
     ['validate.podhooks.io', 'Ignore', undefined],
+    ['debug.podhooks.io', 'Fail', undefined],
   ]);
   for (const h of hooks) {
     expect([h.name, h.sideEffects, h.timeoutSeconds <= 10]).toEqual([h.name, 'NoneOnDryRun', true]);
