@@ -5,10 +5,10 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
+import { freePort } from '../../helpers/registry';
 
 export const K8S_VERSION = process.env.PODHOOKS_K8S_VERSION ?? '1.37.2';
 
@@ -26,17 +26,6 @@ export interface ControlPlane {
   kubeConfig(): KubeConfig;
   kubectl(args: string[], input?: string): { code: number | null; stdout: string; stderr: string };
   stop(): Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 const running = new Set<ChildProcess>();
