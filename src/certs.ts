@@ -1,6 +1,6 @@
 // Development / self-managed certificates: a CA and a serving certificate for the
 // webhook's names. Keys come from node:crypto (native, fast); X.509 from node-forge.
-import { createPrivateKey, generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
+import { constants, createPrivateKey, generateKeyPairSync, privateEncrypt, randomBytes, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import forge from 'node-forge';
@@ -18,13 +18,23 @@ export function serviceDnsNames(service: string, namespace: string): string[] {
   return [service, `${service}.${namespace}`, `${service}.${namespace}.svc`, `${service}.${namespace}.svc.cluster.local`];
 }
 
-function rsaKey(): { pem: string; forgeKey: forge.pki.rsa.PrivateKey; publicKey: forge.pki.rsa.PublicKey } {
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
-  const forgeKey = forge.pki.privateKeyFromPem(privateKey);
-  return { pem: privateKey, forgeKey, publicKey: forge.pki.setRsaPublicKey(forgeKey.n, forgeKey.e) };
+function rsaKey(): { pem: string; publicKey: forge.pki.rsa.PublicKey } {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+  return { pem: privateKey, publicKey: forge.pki.publicKeyFromPem(publicKey) };
 }
 
 const DAY = 86400;
+
+// DER DigestInfo prefix for SHA-256 (RFC 8017 9.2): with it, an RSA private-key operation
+// under PKCS#1 v1.5 padding is exactly an RSASSA-PKCS1-v1_5 signature.
+const SHA256_DIGEST_INFO = Buffer.from('3031300d060960864801650304020105000420', 'hex');
+
+/** Signs forge certificates with node:crypto: forge's own RSA is pure JS and ~100 ms a signature. */
+function nodeSigner(keyPem: string): forge.pki.rsa.PrivateKey {
+  const sign = (md: forge.md.MessageDigest) =>
+    privateEncrypt({ key: keyPem, padding: constants.RSA_PKCS1_PADDING }, Buffer.concat([SHA256_DIGEST_INFO, Buffer.from(md.digest().getBytes(), 'binary')])).toString('binary');
+  return { sign } as unknown as forge.pki.rsa.PrivateKey;
+}
 
 // node-forge writes CRLF; bundles are compared and concatenated as LF text.
 const pem = (cert: forge.pki.Certificate) => forge.pki.certificateToPem(cert).replace(/\r\n/g, '\n');
@@ -52,14 +62,13 @@ export function generateCA(days = 3650, seconds = days * DAY): { cert: string; k
     { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
     { name: 'subjectKeyIdentifier' },
   ]);
-  cert.sign(key.forgeKey, forge.md.sha256.create());
+  cert.sign(nodeSigner(key.pem), forge.md.sha256.create());
   return { cert: pem(cert), key: key.pem };
 }
 
 /** A serving certificate never outlives the CA that signs it. */
 export function generateServingCert(ca: { cert: string; key: string }, dnsNames: string[], ips: string[], days = 365, seconds = days * DAY): { cert: string; key: string } {
   const caCert = forge.pki.certificateFromPem(ca.cert);
-  const caKey = forge.pki.privateKeyFromPem(ca.key);
   const key = rsaKey();
   const cert = newCert(key.publicKey, seconds, caCert.validity.notAfter);
   cert.setSubject([{ name: 'commonName', value: dnsNames[0] ?? ips[0] ?? 'podhooks' }]);
@@ -71,7 +80,7 @@ export function generateServingCert(ca: { cert: string; key: string }, dnsNames:
     { name: 'subjectAltName', altNames: [...dnsNames.map((value) => ({ type: 2, value })), ...ips.map((ip) => ({ type: 7, ip }))] },
     { name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
   ]);
-  cert.sign(caKey, forge.md.sha256.create());
+  cert.sign(nodeSigner(ca.key), forge.md.sha256.create());
   return { cert: pem(cert), key: key.pem };
 }
 
