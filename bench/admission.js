@@ -21,9 +21,16 @@ const K8S_VERSION = process.env.PODHOOKS_K8S_VERSION ?? '1.37.2';
 const K8S_BIN = join(process.env.PODHOOKS_K8S_CACHE ?? join(os.homedir(), '.cache/podhooks/k8s'), `v${K8S_VERSION}`, 'bin');
 const args = new Set(process.argv.slice(2));
 const QUICK = args.has('--quick');
-const DURATION = QUICK ? 4 : 15;
+const DURATION = QUICK ? 3 : 10;
+// Rounds of wrk runs, interleaved across the servers; the median round counts. A shared
+// VM's speed drifts by tens of percent within minutes; interleaving spreads that over all.
+const ROUNDS = QUICK ? 1 : 3;
 const PACED_SECONDS = QUICK ? 3 : 10;
 const CONNECTIONS = 32;
+// The Node.js that runs podhooks and the no-op server: the machine's by default; set
+// PODHOOKS_BENCH_NODE to measure another (the Docker image runs Node 24).
+const SERVER_NODE = process.env.PODHOOKS_BENCH_NODE || process.execPath;
+const SERVER_NODE_VERSION = execFileSync(SERVER_NODE, ['--version'], { encoding: 'utf8' }).trim();
 
 function fail(message) {
   console.error(`bench: ${message}`);
@@ -136,17 +143,34 @@ function paced(url) {
   return JSON.parse(out.trim().split('\n').pop());
 }
 
-async function measure(peer) {
+async function startPeer(peer) {
   const port = nextPort++;
   const child = peer.start(port);
   await waitFor(() => peer.ready(port), peer.name);
-  const url = `https://127.0.0.1:${port}${peer.path}`;
-  wrk(url); // warm-up (JIT, TLS sessions); its numbers are discarded
-  const load = wrk(url);
-  const fixed = paced(url);
-  const rss = peakRssMiB(child.pid);
-  await stop(child);
-  return { name: peer.name, ...load, fixed, rss };
+  return { peer, child, url: `https://127.0.0.1:${port}${peer.path}`, rounds: [] };
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** All servers up at once (idle ones cost nothing); wrk rounds interleaved; then the paced run. */
+async function measureAll(peers) {
+  const running = [];
+  for (const peer of peers) running.push(await startPeer(peer));
+  for (const r of running) wrk(r.url); // warm-up (JIT, TLS sessions); its numbers are discarded
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const r of running) {
+      r.rounds.push(wrk(r.url));
+      process.stdout.write(`bench: round ${round + 1}: ${r.peer.name} ${Math.round(r.rounds[round].rps)} req/s\n`);
+    }
+  }
+  const results = [];
+  for (const r of running) {
+    const mid = r.rounds.find((x) => x.rps === median(r.rounds.map((y) => y.rps)));
+    const fixed = paced(r.url);
+    results.push({ name: r.peer.name, ...mid, errors: r.rounds.reduce((a, x) => a + x.errors, 0), spread: r.rounds.map((x) => Math.round(x.rps)), fixed, rss: peakRssMiB(r.child.pid) });
+    await stop(r.child);
+  }
+  return results;
 }
 
 async function startToReady(cold) {
@@ -156,7 +180,7 @@ async function startToReady(cold) {
     if (cold) rmSync(dir, { recursive: true, force: true });
     const port = nextPort++;
     const t0 = process.hrtime.bigint();
-    const child = start('podhooks (start-to-ready)', process.execPath, [join(ROOT, 'bin/podhooks.js'), 'serve', '-c', join(work, 'podhooks.yaml'), '--port', String(port), '--cert-dir', dir]);
+    const child = start('podhooks (start-to-ready)', SERVER_NODE, [join(ROOT, 'bin/podhooks.js'), 'serve', '-c', join(work, 'podhooks.yaml'), '--port', String(port), '--cert-dir', dir]);
     await waitFor(async () => (await get(port, '/readyz')) === 200, 'podhooks');
     samples.push(Number(process.hrtime.bigint() - t0) / 1e6);
     await stop(child);
@@ -191,23 +215,18 @@ async function main() {
   const podhooks = (path) => ({
     name: `podhooks ${path}`,
     path,
-    start: (port) => start('podhooks', process.execPath, [join(ROOT, 'bin/podhooks.js'), 'serve', '-c', podhooksConfig, '--port', String(port)]),
+    start: (port) => start('podhooks', SERVER_NODE, [join(ROOT, 'bin/podhooks.js'), 'serve', '-c', podhooksConfig, '--port', String(port)]),
     ready: healthz,
   });
   const peers = [
-    { name: 'no-op node:https', path: '/', start: (port) => start('no-op', process.execPath, [join(__dirname, 'noop-server.js'), cert, key, String(port)]), ready: tcpOpen },
+    { name: 'no-op node:https', path: '/', start: (port) => start('no-op', SERVER_NODE, [join(__dirname, 'noop-server.js'), cert, key, String(port)]), ready: tcpOpen },
     { name: `agnhost ${K8S_VERSION} (sidecar webhook)`, path: '/mutating-pods-sidecar', start: (port) => start('agnhost', join(K8S_BIN, 'agnhost'), ['webhook', '--tls-cert-file', cert, '--tls-private-key-file', key, '--port', String(port)]), ready: tcpOpen },
     podhooks('/mutate'),
     podhooks('/validate'),
   ];
+  console.log(`bench: servers on Node ${SERVER_NODE_VERSION}`);
   console.log(`bench: ${bodies.length} reviews of ${Math.min(...bodies.map((b) => b.length))}-${Math.max(...bodies.map((b) => b.length))} bytes; ${DURATION} s per run, ${CONNECTIONS} connections`);
-  const results = [];
-  for (const peer of peers.filter((p) => !ONLY || p.name.includes(ONLY))) {
-    process.stdout.write(`bench: ${peer.name} ... `);
-    const r = await measure(peer);
-    console.log(`${Math.round(r.rps)} req/s`);
-    results.push(r);
-  }
+  const results = await measureAll(peers.filter((p) => !ONLY || p.name.includes(ONLY)));
   if (ONLY) return results.forEach((r) => console.log(JSON.stringify(r)));
   const ready = { cold: await startToReady(true), warm: await startToReady(false) };
   const cluster = args.has('--no-cluster') ? undefined : podCreate();
@@ -219,16 +238,18 @@ function report(results, ready, cluster) {
   const agn = results[1].rps;
   const f = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
   const lines = [
-    '| server | req/s | × no-op | × agnhost | p50 ms | p99 ms | max ms | errors | p50 @1k/s | p99 @1k/s | max @1k/s | peak RSS MiB |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| server | req/s (median) | rounds | × no-op | × agnhost | p50 ms | p99 ms | max ms | errors | p50 @1k/s | p99 @1k/s | max @1k/s | peak RSS MiB |',
+    '|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...results.map((r) =>
-      `| ${r.name} | ${Math.round(r.rps)} | ${f(r.rps / noop)} | ${f(r.rps / agn)} | ${f(r.p50)} | ${f(r.p99)} | ${f(r.max)} | ${r.errors + r.fixed.failed} | ${f(r.fixed.p50)} | ${f(r.fixed.p99)} | ${f(r.fixed.max)} | ${f(r.rss, 0)} |`),
+      `| ${r.name} | ${Math.round(r.rps)} | ${r.spread.join(' / ')} | ${f(r.rps / noop)} | ${f(r.rps / agn)} | ${f(r.p50)} | ${f(r.p99)} | ${f(r.max)} | ${r.errors + r.fixed.failed} | ${f(r.fixed.p50)} | ${f(r.fixed.p99)} | ${f(r.fixed.max)} | ${f(r.rss, 0)} |`),
     '',
     `Start to ready (podhooks serve, median of 5): ${f(ready.cold, 0)} ms generating a dev CA and certificate, ${f(ready.warm, 0)} ms with existing certificates.`,
   ];
   if (cluster) {
     lines.push('', '| pod create (real kube-apiserver) | pods | p50 ms | p99 ms | mean ms | × none |', '|---|---:|---:|---:|---:|---:|');
     for (const row of cluster.rows) lines.push(`| ${row.name} | ${row.pods} | ${f(row.p50)} | ${f(row.p99)} | ${f(row.mean)} | ${f(row.mean / cluster.rows[0].mean)} |`);
+    const api = Object.entries(cluster.calls.apiserverMsPerWebhookCall).map(([name, ms]) => `${name} ${f(ms)} ms`).join(', ');
+    lines.push('', `Per webhook call while the podhooks pods were created: the apiserver measured ${api}; podhooks' own handler took ${f(cluster.calls.podhooksHandlerMs.mutate)} ms (mutate) and ${f(cluster.calls.podhooksHandlerMs.validate)} ms (validate).`);
   }
   const table = lines.join('\n');
   console.log('\n' + table + '\n');
@@ -236,13 +257,19 @@ function report(results, ready, cluster) {
   const cpu = (readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/) ?? [])[1] ?? 'unknown CPU';
   const wrkVersion = spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout.split(' ')[1] ?? '';
   const machine = `${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.version}, wrk ${wrkVersion}, agnhost and kube-apiserver v${K8S_VERSION}`;
-  writeFileSync(
-    join(__dirname, 'RESULTS.md'),
-    `# Benchmark results\n\nWritten by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}. Machine: ${machine}.\n` +
-      `Each server is pinned to CPU 0 and the load generator to CPU 1; wrk runs ${DURATION} s with ${CONNECTIONS} keep-alive connections after a warm-up run, ` +
-      `then a paced client sends 1,000 req/s for ${PACED_SECONDS} s (latency from each request's scheduled time). ` +
-      `Reviews are the golden corpus's pods as the apiserver sends them (defaults, service-account volume, managedFields), 5-10 KB.\n\n${table}\n`,
-  );
+  const major = SERVER_NODE_VERSION.split('.')[0];
+  const section =
+    `## Servers on Node ${major}\n\nWritten by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}. Machine: ${machine}; servers on Node ${SERVER_NODE_VERSION}.\n` +
+    `Each server is pinned to CPU 0 and the load generator to CPU 1; after a warm-up run per server, wrk runs ${ROUNDS} rounds of ${DURATION} s with ${CONNECTIONS} keep-alive connections, interleaved across the servers (the median round is shown, every round under "rounds"), ` +
+    `then a paced client sends 1,000 req/s for ${PACED_SECONDS} s over 16 warm connections (latency from each request's scheduled time). ` +
+    `Reviews are the golden corpus's pods as the apiserver sends them (defaults, service-account volume, managedFields), 5-10 KB.\n\n${table}\n`;
+  // One section per Node major, so runs under Node 20 (the machine) and 24 (the image) sit side by side.
+  const file = join(__dirname, 'RESULTS.md');
+  const header = '# Benchmark results\n\nRatios are what count: every row of a table comes from the same run on the same machine.\n';
+  const sections = new Map();
+  if (existsSync(file)) for (const part of readFileSync(file, 'utf8').split(/^(?=## Servers on Node )/m).slice(1)) sections.set(/^## Servers on Node (v\d+)/.exec(part)[1], part.trimEnd() + '\n');
+  sections.set(major, section);
+  writeFileSync(file, header + [...sections.keys()].sort().map((k) => '\n' + sections.get(k)).join(''));
   console.log('bench: wrote bench/RESULTS.md');
 }
 

@@ -30,7 +30,8 @@ export async function startPodhooks(config: Record<string, any> = {}, env: NodeJ
     kubernetes: { enabled: 'false', ...config.kubernetes },
   };
   writeFileSync(join(dir, 'config.yaml'), stringify(full));
-  const proc = spawn(process.execPath, [CLI, 'serve', '--config', join(dir, 'config.yaml')], {
+  // PODHOOKS_BENCH_NODE: the benchmarks run the server under another Node.js (e.g. 24).
+  const proc = spawn(process.env.PODHOOKS_BENCH_NODE || process.execPath, [CLI, 'serve', '--config', join(dir, 'config.yaml')], {
     env: { ...process.env, KUBECONFIG: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
