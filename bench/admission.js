@@ -267,8 +267,9 @@ function report(results, ready, cluster) {
   const file = join(__dirname, 'RESULTS.md');
   const header = '# Benchmark results\n\nRatios are what count: every row of a table comes from the same run on the same machine.\n';
   const sections = new Map();
-  if (existsSync(file)) for (const part of readFileSync(file, 'utf8').split(/^(?=## Servers on Node )/m).slice(1)) sections.set(/^## Servers on Node (v\d+)/.exec(part)[1], part.trimEnd() + '\n');
-  sections.set(major, section);
+  // Other sections (e.g. the fuzz benchmark's) are kept as they are.
+  if (existsSync(file)) for (const part of readFileSync(file, 'utf8').split(/^(?=## )/m).slice(1)) sections.set(part.split('\n')[0], part.trimEnd() + '\n');
+  sections.set(`## Servers on Node ${major}`, section);
   writeFileSync(file, header + [...sections.keys()].sort().map((k) => '\n' + sections.get(k)).join(''));
   console.log('bench: wrote bench/RESULTS.md');
 }

@@ -192,6 +192,7 @@ export async function fire(ph: Pick<Podhooks, 'port' | 'ca'>, bodies: Buffer[], 
   const tally: Tally = { problems: [], patched: 0, denied: 0, rejected: 0 };
   const problems = tally.problems;
   let next = 0;
+  let answered = 0;
   const worker = async () => {
     while (next < bodies.length * 2) {
       // Each body goes to both webhooks.
@@ -209,7 +210,7 @@ export async function fire(ph: Pick<Podhooks, 'port' | 'ca'>, bodies: Buffer[], 
       } catch {
         problem = reply.status >= 400 && reply.status < 500 && JSON.parse(reply.body).message ? undefined : `unparseable body got ${reply.status}: ${reply.body.slice(0, 200)}`;
       }
-      if (next % 10000 === 0) onProgress?.(next);
+      if (++answered % 10000 === 0) onProgress?.(answered);
       if (problem) problems.push(`${path} #${i}: ${problem}\n  sent: ${bodies[i].toString('utf8').slice(0, 400)}`);
     }
   };
