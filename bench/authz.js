@@ -9,7 +9,7 @@
 'use strict';
 const { existsSync } = require('node:fs');
 const { join, resolve } = require('node:path');
-const { buildClient, runClients, startService } = require('../test/authz-service/harness');
+const { buildClient, rolloutPod, runClients, startService } = require('../test/authz-service/harness');
 
 const ROOT = resolve(__dirname, '..');
 const args = process.argv.slice(2);
@@ -38,21 +38,6 @@ const { mutate } = require('../dist/admission/handlers');
 const { authzPacing } = require('../dist/authz/pacing');
 const { parseConfig } = require('../dist/config');
 const { applyPatch } = require('fast-json-patch');
-
-function rolloutPod(i) {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: {
-      generateName: 'web-7d9f8c6b5-',
-      namespace: 'shop',
-      labels: { 'pod-template-hash': '7d9f8c6b5' },
-      annotations: { 'podhooks.io/authz': 'true' },
-      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-7d9f8c6b5', uid: 'rs', controller: true }],
-    },
-    spec: { containers: [{ name: 'app', image: 'registry.example.com/shop/web:1', command: ['/web'], ports: [{ containerPort: 8443 }] }] },
-  };
-}
 
 async function admitAll(paced) {
   const config = parseConfig({ authz: { ratePerApp: RATE, burstPerApp: BURST, maxAttempts: MAX_ATTEMPTS, baseBackoffMs: 100, maxBackoffMs: 2000, deadlineSeconds: 60 } });

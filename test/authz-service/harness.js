@@ -130,4 +130,20 @@ function runClients(binary, pods, { url, env: extra = {} } = {}) {
   return Promise.all(runs).finally(() => rmSync(dir, { recursive: true, force: true }));
 }
 
-module.exports = { buildClient, startService, authzContainer, resolveEnv, runClient, runClients };
+/** Pod i of the Deployment "web", as its ReplicaSet controller creates it (port 9090 is whitelisted). */
+function rolloutPod(i) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      generateName: 'web-7d9f8c6b5-',
+      namespace: 'shop',
+      labels: { 'pod-template-hash': '7d9f8c6b5', tier: `t${i % 3}` },
+      annotations: { 'podhooks.io/authz': 'true' },
+      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-7d9f8c6b5', uid: 'rs-uid', controller: true }],
+    },
+    spec: { containers: [{ name: 'app', image: 'registry.example.com/shop/web:1', command: ['/web'], ports: [{ containerPort: 8443 }, { containerPort: 9090 }] }] },
+  };
+}
+
+module.exports = { buildClient, startService, authzContainer, resolveEnv, runClient, runClients, rolloutPod };

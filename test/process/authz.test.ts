@@ -7,7 +7,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { applyPatch } from 'fast-json-patch';
 import { createServer } from 'node:net';
-import { buildClient, runClients, startService, type ClientRun, type Service } from '../authz-service/harness';
+import { buildClient, rolloutPod, runClients, startService, type ClientRun, type Service } from '../authz-service/harness';
 import { post, review, startPodhooks, type Podhooks } from '../helpers/podhooks';
 
 jest.setTimeout(180_000);
@@ -29,22 +29,6 @@ let webhook: Podhooks | undefined;
 let openWebhook: Podhooks | undefined;
 let service: Service | undefined;
 let pods: V1Pod[] = [];
-
-/** A pod of the Deployment "web" as the ReplicaSet controller would create it. */
-function rolloutPod(i: number): V1Pod {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: {
-      generateName: 'web-7d9f8c6b5-',
-      namespace: 'shop',
-      labels: { 'pod-template-hash': '7d9f8c6b5', tier: `t${i % 3}` },
-      annotations: { 'podhooks.io/authz': 'true' },
-      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-7d9f8c6b5', uid: 'rs-uid', controller: true }],
-    },
-    spec: { containers: [{ name: 'app', image: 'registry.example.com/shop/web:1', command: ['/web'], ports: [{ containerPort: 8443 }, { containerPort: 9090 }] }] },
-  };
-}
 
 async function admit(ph: Podhooks, pod: V1Pod): Promise<V1Pod> {
   const answer = (await post(ph, '/mutate', JSON.stringify(review(pod)))).json().response;
