@@ -85,7 +85,13 @@ export async function mutate(req: AdmissionRequest, ctx: AdmissionContext): Prom
   const patch = compare(pod, result.pod);
   if (patch.length === 0) return allow(req.uid, 'already injected');
   return {
-    response: { uid: req.uid, allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64') },
+    response: {
+      uid: req.uid,
+      allowed: true,
+      patchType: 'JSONPatch',
+      patch: Buffer.from(JSON.stringify(patch)).toString('base64'),
+      ...(result.warnings.length ? { warnings: result.warnings } : {}),
+    },
     decision: 'patched',
   };
 }

@@ -6,7 +6,7 @@ import type { Config } from '../config';
 import { A, formatAnnotationError, parseAnnotations, type HookSpec, type ParsedAnnotations } from './annotations';
 import { PodDraft, type InjectionStatus } from './draft';
 import { IMAGE_BIN, injectedContainerBase, NAMES, POD_BIN } from './layout';
-import { addDebug, debugErrors, debugRewritesProbes } from './debug';
+import { addDebug, debugErrors, debugRewritesProbes, debugWarnings } from './debug';
 import { addAuthz, previousOffset, type StartOffset } from './authz';
 import { addLogStreamer } from './logstream';
 import { addPreOnline, PRE_ONLINE_LOG } from './preonline';
@@ -171,7 +171,8 @@ export function injectPrepared(prepared: PreparedPod, options: InjectOptions): I
   }
   if (draft.isEmpty()) return unchanged('nothing to inject');
   if (wrapsEntrypoint || spec.preOnline) draft.status.targets = spec.containers;
-  return { pod: draft.finish(base), changed: true, errors: [], warnings: [] };
+  const warnings = spec.debug ? debugWarnings(base, spec.debug) : [];
+  return { pod: draft.finish(base), changed: true, errors: [], warnings };
 }
 
 /** Offline injection (CLI, tests): no registry, so containers without a command need the entrypoint annotation. */

@@ -1,6 +1,7 @@
 // Debug mode as a pure transformation: what it adds, the errors it refuses with, and
 // that turning it off (uninject) gives back exactly the pod as written.
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import { mutate } from '../../src/admission/handlers';
 import { parseConfig } from '../../src/config';
 import { jdwpAgent, socatCommand } from '../../src/mutate/debug';
 import { injectPod } from '../../src/mutate/inject';
@@ -26,6 +27,18 @@ const env = (p: V1Pod, name: string) => app(p).env?.find((e) => e.name === name)
 const AGENT = '-agentlib:jdwp=transport=dt_socket,server=y,suspend=n,address=127.0.0.1:15005';
 
 describe('what debug mode adds', () => {
+  test('envFrom without an explicit JAVA_TOOL_OPTIONS gets a short warning, which the webhook returns', async () => {
+    const fromEnvFrom = pod({ command: ['java'], envFrom: [{ configMapRef: { name: 'jvm' } }] });
+    const r = inject(fromEnvFrom);
+    expect(r.warnings).toEqual(['podhooks debug: container app uses envFrom; a JAVA_TOOL_OPTIONS from it is overridden, set it in env']);
+    expect(r.warnings[0].length).toBeLessThanOrEqual(120);
+    const answer = await mutate({ uid: 'u', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', namespace: 'dev', object: fromEnvFrom }, { config, nativeSidecars: true });
+    expect([answer.decision, answer.response.warnings]).toEqual(['patched', r.warnings]);
+    // An explicit env entry is appended to, so there is nothing to warn about.
+    expect(inject(pod({ command: ['java'], envFrom: [{ configMapRef: { name: 'jvm' } }], env: [{ name: 'JAVA_TOOL_OPTIONS', value: '-Xmx1g' }] })).warnings).toEqual([]);
+    expect(inject(pod({ command: ['java'] })).warnings).toEqual([]);
+  });
+
   test('the JDWP agent listens on loopback only, at the configured JVM port', () => {
     const r = inject(pod({}));
     expect(r.errors).toEqual([]);
