@@ -22,7 +22,15 @@ import { createHash } from 'node:crypto';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as tls from 'node:tls';
-import { DOCKER_HUB, ImageReference, parseImageReference } from './reference';
+import { isObject, matchCredentials, normaliseRegistryKey, type RegistryCredentials } from './credentials';
+import { LruCache } from './lru';
+import { ImageReference, parseImageReference } from './reference';
+import { classifyError, parseWwwAuthenticate, TransportError, type HttpResponse } from './transport';
+
+// The client's helpers live in their own modules; these are part of its API.
+export { matchCredentials, normaliseRegistryKey, parseDockerConfigJson, type RegistryCredentials } from './credentials';
+export { LruCache } from './lru';
+export { parseWwwAuthenticate } from './transport';
 
 // ---------------------------------------------------------------------------------
 // Public types
@@ -50,17 +58,6 @@ export interface RegistryClientOptions {
   userAgent?: string;
 }
 
-/** One credential from an imagePullSecret. */
-export interface RegistryCredentials {
-  /**
-   * Normalised registry key: `host[:port]`, optionally followed by a repository path
-   * prefix (`registry.example.com/team`); the host may use `*` globs per DNS label
-   * (`*.example.com`), as the kubelet allows. Docker Hub is `docker.io`.
-   */
-  registry: string;
-  username: string;
-  password: string;
-}
 
 export interface ImageConfigResult {
   /** config.Entrypoint of the image, null when unset. */
@@ -107,146 +104,6 @@ export class RegistryError extends Error {
 
 /** What every "cannot learn the entrypoint" message offers as the way out. */
 export const ENTRYPOINT_HINT = 'set podhooks.io/entrypoint.<container>';
-
-// ---------------------------------------------------------------------------------
-// A small LRU cache
-
-/** A Map-based LRU: Map keeps insertion order, so the first key is the least recent. */
-export class LruCache<K, V> {
-  private readonly map = new Map<K, V>();
-
-  constructor(readonly capacity: number) {}
-
-  get size(): number {
-    return this.map.size;
-  }
-
-  has(key: K): boolean {
-    return this.map.has(key);
-  }
-
-  get(key: K): V | undefined {
-    if (!this.map.has(key)) return undefined;
-    const value = this.map.get(key) as V;
-    this.map.delete(key);
-    this.map.set(key, value);
-    return value;
-  }
-
-  set(key: K, value: V): void {
-    this.map.delete(key);
-    if (this.capacity <= 0) return;
-    this.map.set(key, value);
-    while (this.map.size > this.capacity) {
-      const oldest = this.map.keys().next();
-      if (oldest.done) break;
-      this.map.delete(oldest.value);
-    }
-  }
-
-  delete(key: K): boolean {
-    return this.map.delete(key);
-  }
-
-  clear(): void {
-    this.map.clear();
-  }
-}
-
-// ---------------------------------------------------------------------------------
-// imagePullSecrets
-
-const DOCKER_HUB_ALIASES = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com']);
-
-/**
- * Normalises a key of a docker config `auths` map (`https://index.docker.io/v1/`,
- * `registry.example.com:5000`, `https://registry.example.com/v2/`,
- * `registry.example.com/team`) to `host[:port][/path]`.
- */
-export function normaliseRegistryKey(key: string): string {
-  let k = key.trim();
-  k = k.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '');
-  k = k.replace(/\/+$/, '');
-  const slash = k.indexOf('/');
-  let host = slash >= 0 ? k.slice(0, slash) : k;
-  let path = slash >= 0 ? k.slice(slash + 1) : '';
-  host = host.toLowerCase();
-  if (DOCKER_HUB_ALIASES.has(host)) host = DOCKER_HUB;
-  // API version suffixes are not repository paths.
-  if (/^v[12]$/.test(path)) path = '';
-  return path ? `${host}/${path}` : host;
-}
-
-/**
- * Reads the `.dockerconfigjson` of a kubernetes.io/dockerconfigjson Secret (or the
- * older `.dockercfg` map without `auths`). Entries without a usable username and
- * password are skipped. Throws an Error when the text is not such a document.
- */
-export function parseDockerConfigJson(json: string): RegistryCredentials[] {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(json);
-  } catch (e) {
-    throw new Error(`docker config JSON is not valid JSON: ${(e as Error).message}`);
-  }
-  if (!isObject(doc)) throw new Error('docker config JSON must be an object with an "auths" map');
-  const auths = isObject(doc.auths) ? doc.auths : doc.auths === undefined ? doc : undefined;
-  if (auths === undefined) throw new Error('docker config JSON: "auths" must be an object');
-  const out: RegistryCredentials[] = [];
-  for (const [key, entry] of Object.entries(auths)) {
-    if (!isObject(entry)) continue;
-    let username = typeof entry.username === 'string' ? entry.username : '';
-    let password = typeof entry.password === 'string' ? entry.password : '';
-    if (typeof entry.auth === 'string' && entry.auth !== '') {
-      const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
-      const colon = decoded.indexOf(':');
-      if (colon > 0) {
-        username = decoded.slice(0, colon);
-        password = decoded.slice(colon + 1);
-      }
-    }
-    if (username === '' || key.trim() === '') continue;
-    out.push({ registry: normaliseRegistryKey(key), username, password });
-  }
-  return out;
-}
-
-function globMatch(pattern: string, value: string): boolean {
-  const re = new RegExp('^' + pattern.split('*').map(escapeRegExp).join('[^.]*') + '$');
-  return re.test(value);
-}
-
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-function splitHostPort(host: string): [string, string] {
-  const m = /^(.*?)(?::(\d+))?$/.exec(host);
-  return m ? [m[1] ?? host, m[2] ?? ''] : [host, ''];
-}
-
-/** Credentials that apply to a reference, most specific first. */
-export function matchCredentials(ref: ImageReference, all: readonly RegistryCredentials[]): RegistryCredentials[] {
-  const scored: { c: RegistryCredentials; score: number }[] = [];
-  for (const c of all) {
-    if (!c || typeof c.registry !== 'string' || typeof c.username !== 'string') continue;
-    const key = normaliseRegistryKey(c.registry);
-    const slash = key.indexOf('/');
-    const keyHost = slash >= 0 ? key.slice(0, slash) : key;
-    const keyPath = slash >= 0 ? key.slice(slash + 1) : '';
-    const [kName, kPort] = splitHostPort(keyHost);
-    const [rName, rPort] = splitHostPort(ref.registry.toLowerCase());
-    if (kPort !== rPort) continue;
-    const hostOk = kName.includes('*')
-      ? kName.split('.').length === rName.split('.').length && globMatch(kName, rName)
-      : kName === rName;
-    if (!hostOk) continue;
-    if (keyPath !== '' && ref.repository !== keyPath && !ref.repository.startsWith(keyPath + '/')) continue;
-    scored.push({ c, score: (kName.includes('*') ? 0 : 100000) + keyPath.length });
-  }
-  scored.sort((a, b) => b.score - a.score);
-  return scored.map((s) => s.c);
-}
 
 // ---------------------------------------------------------------------------------
 // Media types and platforms
@@ -306,84 +163,6 @@ function formatPlatform(p: { os?: unknown; architecture?: unknown; variant?: unk
   const parts = [String(p.os ?? '?'), String(p.architecture ?? '?')];
   if (typeof p.variant === 'string' && p.variant !== '') parts.push(p.variant);
   return parts.join('/');
-}
-
-// ---------------------------------------------------------------------------------
-// HTTP
-
-interface HttpResponse {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-  url: URL;
-}
-
-type TransportKind = 'timeout' | 'network' | 'tls' | 'too-large' | 'redirects';
-
-class TransportError extends Error {
-  constructor(
-    readonly kind: TransportKind,
-    message: string,
-    readonly url: URL,
-  ) {
-    super(message);
-  }
-}
-
-const TLS_ERROR_CODES = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'CERT_UNTRUSTED',
-  'CERT_REJECTED',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-  'EPROTO',
-  'ERR_SSL_WRONG_VERSION_NUMBER',
-]);
-
-function classifyError(e: unknown, url: URL, timedOut: boolean, timeoutMs: number): TransportError {
-  if (e instanceof TransportError) return e;
-  if (timedOut) return new TransportError('timeout', `no answer within ${timeoutMs} ms`, url);
-  const err = e as NodeJS.ErrnoException;
-  const code = typeof err?.code === 'string' ? err.code : '';
-  const message = err?.message ?? String(e);
-  if (TLS_ERROR_CODES.has(code) || /ssl|tls|certificate/i.test(message)) {
-    return new TransportError('tls', code ? `${code}: ${message}` : message, url);
-  }
-  return new TransportError('network', code && !message.includes(code) ? `${code}: ${message}` : message, url);
-}
-
-// ---------------------------------------------------------------------------------
-// Registry auth challenges
-
-interface Challenge {
-  scheme: 'bearer' | 'basic' | 'other';
-  params: Record<string, string>;
-}
-
-/** Parses `Bearer realm="...",service="...",scope="..."` (first challenge only). */
-export function parseWwwAuthenticate(header: string | undefined): Challenge | undefined {
-  if (!header) return undefined;
-  const m = /^\s*([A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]*)\s*(.*)$/s.exec(header);
-  if (!m) return undefined;
-  const schemeRaw = (m[1] ?? '').toLowerCase();
-  const scheme = schemeRaw === 'bearer' ? 'bearer' : schemeRaw === 'basic' ? 'basic' : 'other';
-  const params: Record<string, string> = {};
-  const re = /([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))\s*,?\s*/gy;
-  const rest = m[2] ?? '';
-  re.lastIndex = 0;
-  let p: RegExpExecArray | null;
-  while ((p = re.exec(rest)) !== null) {
-    const name = (p[1] ?? '').toLowerCase();
-    const value = p[2] !== undefined ? p[2].replace(/\\(.)/g, '$1') : (p[3] ?? '');
-    params[name] = value;
-    if (re.lastIndex >= rest.length) break;
-  }
-  return { scheme, params };
 }
 
 // ---------------------------------------------------------------------------------
@@ -987,10 +766,6 @@ export class RegistryClient {
 
 // ---------------------------------------------------------------------------------
 // helpers
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function isIndex(m: ManifestDoc): boolean {
   return m.mediaType === MT_OCI_INDEX || m.mediaType === MT_DOCKER_LIST;
