@@ -3,10 +3,12 @@
 // server) and Kubernetes' own e2e webhook (agnhost), in one run, on one machine:
 //   - throughput and latency at saturation (wrk over HTTPS keep-alive, 5-10 KB reviews),
 //   - latency at a fixed 1,000 req/s, peak RSS, start-to-ready time,
-//   - pod-create latency on a real control plane with both webhooks vs none (bench/podcreate.bench.ts).
+//   - pod-create latency on a real control plane: podhooks' webhooks, the same webhooks on a
+//     no-op server, the injected pods created directly, and none (bench/podcreate.bench.ts).
 // Each server gets CPU 0, the load generator CPU 1. Everything runs in a private network
 // namespace, because agnhost binds all interfaces. Prints a markdown table and writes
-// bench/RESULTS.md. Flags: --quick (short runs), --no-cluster (skip pod-create), --no-write.
+// bench/RESULTS.md. Flags: --quick (short runs), --no-cluster (skip pod-create), --no-write,
+// --only=<name part> (just those servers, for profiling).
 'use strict';
 const { spawn, spawnSync, execFileSync } = require('node:child_process');
 const { mkdtempSync, writeFileSync, readFileSync, rmSync, existsSync } = require('node:fs');
