@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { RULES } from './validate/rules';
 
 const action = z.enum(['deny', 'warn', 'audit', 'off']);
 export type Action = z.infer<typeof action>;
@@ -167,13 +168,19 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
   return `${path}: ${issue.message}${shown}`;
 }
 
+/** What the schema cannot see: a misspelt rule id in validation.rules would silently do nothing. */
+function unknownRuleIds(config: Config): string[] {
+  const known = RULES.map((r) => r.id);
+  return Object.keys(config.validation.rules)
+    .filter((id) => !known.includes(id))
+    .map((id) => `  - validation.rules.${id}: unknown rule id; known rules are ${known.join(', ')}`);
+}
+
 export function parseConfig(input: unknown, source = 'config'): Config {
   const result = configSchema.safeParse(input ?? {});
-  if (!result.success) {
-    const lines = result.error.issues.map((i) => `  - ${describeIssue(i, input)}`);
-    throw new ConfigError(`invalid ${source}:\n${lines.join('\n')}`);
-  }
-  return result.data;
+  const lines = result.success ? unknownRuleIds(result.data) : result.error.issues.map((i) => `  - ${describeIssue(i, input)}`);
+  if (lines.length) throw new ConfigError(`invalid ${source}:\n${lines.join('\n')}`);
+  return result.data!;
 }
 
 export function loadConfig(path?: string): Config {

@@ -3,7 +3,6 @@ import { Command, Option } from 'commander';
 import { loadConfig, type Config } from '../config';
 import { ClusterError, connectCluster, type Cluster } from '../kube/cluster';
 import { createLogger } from '../log';
-import { policyConfigErrors } from '../validate/policy';
 import { listRejections } from './rejections';
 import { scanCluster, type AuditReport } from './scan';
 import { age, parseDuration, table } from './text';
@@ -16,10 +15,8 @@ interface ClusterOpts {
   kubeconfig?: string;
 }
 
-async function clusterFor(opts: ClusterOpts, fail: Fail): Promise<{ config: Config; cluster: Cluster }> {
+async function clusterFor(opts: ClusterOpts): Promise<{ config: Config; cluster: Cluster }> {
   const config = loadConfig(opts.config);
-  const errors = policyConfigErrors(config);
-  if (errors.length) fail(`invalid config: ${errors.join('; ')}`, 2);
   if (opts.kubeconfig) config.kubernetes.kubeconfig = opts.kubeconfig;
   // These commands exist to talk to a cluster, whatever the server's kubernetes.enabled says.
   config.kubernetes.enabled = 'auto';
@@ -69,7 +66,7 @@ export function registerAuditCommands(program: Command, fail: Fail): void {
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .action(async (opts) => {
       if (!Number.isInteger(opts.pageSize) || opts.pageSize < 1) fail(`--page-size ${JSON.stringify(String(opts.pageSize))}: expected a positive integer`, 2);
-      const { config, cluster } = await clusterFor(opts, fail);
+      const { config, cluster } = await clusterFor(opts);
       const timeoutMs = Math.max(config.kubernetes.apiTimeoutMs, 10_000);
       if (opts.interval === undefined) {
         const report = await scanCluster(cluster, config, { namespace: opts.namespace, pageSize: opts.pageSize, timeoutMs }).catch((err) => {
@@ -105,7 +102,7 @@ export function registerAuditCommands(program: Command, fail: Fail): void {
     .option('--since <duration>', 'how far back (e.g. 30m, 1h, 7d); Events expire after the apiserver\'s --event-ttl (1h by default)', duration('--since', fail), 3_600_000)
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .action(async (opts) => {
-      const { config, cluster } = await clusterFor(opts, fail);
+      const { config, cluster } = await clusterFor(opts);
       const now = new Date();
       const rows = await listRejections(cluster, { namespace: opts.namespace, sinceMs: opts.since, timeoutMs: Math.max(config.kubernetes.apiTimeoutMs, 10_000), now }).catch((err) => {
         throw apiError(err, 'listing events');

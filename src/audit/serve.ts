@@ -7,7 +7,6 @@ import type { Cluster } from '../kube/cluster';
 import { EventQueue, kubeEventSink } from '../kube/events';
 import type { Logger } from '../log';
 import type { Metrics } from '../metrics';
-import { policyConfigErrors } from '../validate/policy';
 import type { PeriodicAudit } from './periodic';
 import { createDecisionRecorder } from './record';
 
@@ -18,8 +17,6 @@ export interface PolicyAudit {
 }
 
 export async function startPolicyAudit(config: Config, cluster: Cluster | undefined, logger: Logger, metrics: Metrics): Promise<PolicyAudit> {
-  const errors = policyConfigErrors(config);
-  if (errors.length) throw new ConfigError(`invalid config:\n${errors.map((e) => `  - ${e}`).join('\n')}`);
   const events = cluster
     ? new EventQueue({ sink: kubeEventSink(cluster.core, config.kubernetes.apiTimeoutMs), size: config.kubernetes.eventQueueSize, metrics, logger, instance: process.env.POD_NAME ?? hostname() })
     : undefined;

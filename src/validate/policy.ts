@@ -53,14 +53,6 @@ export function actionFor(rule: Rule, config: Config): Action {
   return config.validation.rules[rule.id] ?? rule.defaultAction;
 }
 
-/** Config mistakes the schema cannot see: a misspelt rule id would otherwise do nothing. */
-export function policyConfigErrors(config: Config): string[] {
-  const known = new Set(RULES.map((r) => r.id));
-  return Object.keys(config.validation.rules)
-    .filter((id) => !known.has(id))
-    .map((id) => `validation.rules.${id}: unknown rule id; known rules are ${[...known].join(', ')}`);
-}
-
 export function needsNamespaceLabels(pod: V1Pod, config: Config): boolean {
   return RULES.some((r) => actionFor(r, config) !== 'off' && r.needsNamespaceLabels?.(pod));
 }

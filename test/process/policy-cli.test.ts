@@ -49,12 +49,12 @@ test('a misspelt rule id in the config is refused by validate and by serve', () 
   const config = file('typo.yaml', 'validation:\n  rules:\n    sandbox-privilegd: warn\n');
   const v = run(['validate', '-c', config, '-f', '-'], job);
   expect(v.code).toBe(2);
-  expect(v.stderr).toMatch(/^podhooks: invalid config: validation\.rules\.sandbox-privilegd: unknown rule id; known rules are sandbox-host-namespaces, /);
+  expect(v.stderr).toMatch(/^podhooks: invalid config file .*typo\.yaml:\n {2}- validation\.rules\.sandbox-privilegd: unknown rule id; known rules are sandbox-host-namespaces, /);
   // serve refuses before listening: it exits on its own, so a plain synchronous run suffices.
   const serveConfig = file('serve-typo.yaml', `validation:\n  rules:\n    sandbox-privilegd: warn\nkubernetes:\n  enabled: "false"\nserver:\n  address: 127.0.0.1\n  port: 0\n  metricsAddress: 127.0.0.1\n  metricsPort: 0\n  certDir: ${join(tmp, 'certs')}\n`);
   const s = run(['serve', '-c', serveConfig]);
   expect(s.code).toBe(2);
-  expect(s.stderr).toMatch(/^podhooks: invalid config:\n {2}- validation\.rules\.sandbox-privilegd: unknown rule id; known rules are /);
+  expect(s.stderr).toMatch(/^podhooks: invalid config file .*serve-typo\.yaml:\n {2}- validation\.rules\.sandbox-privilegd: unknown rule id; known rules are /);
 });
 
 test('audit and rejections say how to point them at a cluster', () => {

@@ -2,7 +2,7 @@
 // the field, the runtime class and the fix.
 import type { V1Pod } from '@kubernetes/client-node';
 import { parseConfig } from '../../src/config';
-import { evaluate, policyConfigErrors, sandboxRuntimeClassOf, type Rule } from '../../src/validate/policy';
+import { evaluate, sandboxRuntimeClassOf, type Rule } from '../../src/validate/policy';
 import { RULES } from '../../src/validate/rules';
 import { sandboxProcMounts, sandboxHostPath } from '../../src/validate/rules/host-path';
 import { placement } from '../../src/validate/rules/placement';
@@ -165,7 +165,8 @@ test('every summary of a default-config finding fits a warning under 120 charact
 });
 
 test('a misspelt rule id in validation.rules is an error, not a silent no-op', () => {
-  expect(policyConfigErrors(parseConfig({ validation: { rules: { 'sandbox-privileged': 'warn' } } }))).toEqual([]);
-  const [err] = policyConfigErrors(parseConfig({ validation: { rules: { 'sandbox-privilege': 'warn' } } }));
-  expect(err).toMatch(/^validation\.rules\.sandbox-privilege: unknown rule id; known rules are sandbox-host-namespaces, /);
+  expect(parseConfig({ validation: { rules: { 'sandbox-privileged': 'warn' } } }).validation.rules).toEqual({ 'sandbox-privileged': 'warn' });
+  expect(() => parseConfig({ validation: { rules: { 'sandbox-privilege': 'warn' } } })).toThrow(
+    /^invalid config:\n {2}- validation\.rules\.sandbox-privilege: unknown rule id; known rules are sandbox-host-namespaces, /,
+  );
 });
