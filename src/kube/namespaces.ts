@@ -2,6 +2,7 @@
 // a small TTL cache so a burst of pods costs one API call, bounded in time and in size.
 import type { NamespaceLabelSource } from '../admission/handlers';
 import { withTimeout, type Cluster } from './cluster';
+import { deadline } from './deadline';
 
 export function namespaceLabelCache(cluster: Cluster, timeoutMs: number, ttlMs = 30_000, maxEntries = 5000): NamespaceLabelSource {
   const cache = new Map<string, { labels: Record<string, string>; at: number }>();
@@ -13,7 +14,9 @@ export function namespaceLabelCache(cluster: Cluster, timeoutMs: number, ttlMs =
       let pending = inflight.get(namespace);
       if (!pending) {
         pending = cluster.core
-          .readNamespace({ name: namespace })
+          // Aborted at the bound too: a hung read must not stay in `inflight` and hold every
+          // later lookup of this namespace after the API recovers.
+          .readNamespace({ name: namespace }, deadline(timeoutMs))
           .then((ns) => {
             const labels = ns.metadata?.labels ?? {};
             if (cache.size >= maxEntries) cache.delete(cache.keys().next().value!);

@@ -5,6 +5,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { ImageConfigSource } from '../admission/handlers';
 import type { Cluster } from '../kube/cluster';
 import { withTimeout } from '../kube/cluster';
+import { deadline } from '../kube/deadline';
 import type { ImageLookup } from '../mutate/inject';
 import { parseDockerConfigJson, type RegistryClient, type RegistryCredentials } from './oci';
 
@@ -14,7 +15,7 @@ async function pullSecretCredentials(pod: V1Pod, namespace: string | undefined, 
   const creds: RegistryCredentials[] = [];
   for (const name of names) {
     try {
-      const secret = await withTimeout(cluster.core.readNamespacedSecret({ name, namespace }), timeoutMs, `reading imagePullSecret ${namespace}/${name}`);
+      const secret = await withTimeout(cluster.core.readNamespacedSecret({ name, namespace }, deadline(timeoutMs)), timeoutMs, `reading imagePullSecret ${namespace}/${name}`);
       const data = secret.data?.['.dockerconfigjson'];
       if (data) creds.push(...parseDockerConfigJson(Buffer.from(data, 'base64').toString('utf8')));
     } catch {
