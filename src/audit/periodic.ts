@@ -2,9 +2,8 @@
 // `podhooks audit --interval`): every replica ticks, but only the holder of the Lease
 // <namespace>/podhooks-audit scans, so N replicas cost one scan per interval. The lease
 // outlives two intervals, so a dead holder is replaced within about two intervals.
-import { hostname } from 'node:os';
 import type { Config } from '../config';
-import type { Cluster } from '../kube/cluster';
+import { replicaName, type Cluster } from '../kube/cluster';
 import { leaseLock } from '../kube/lease';
 import type { Logger } from '../log';
 import type { Metrics } from '../metrics';
@@ -31,7 +30,7 @@ export interface PeriodicAudit {
 
 export async function startPeriodicAudit(opts: PeriodicAuditOptions): Promise<PeriodicAudit> {
   const { CoordinationV1Api } = await import('@kubernetes/client-node');
-  const identity = opts.identity ?? `${process.env.POD_NAME ?? hostname()}-${process.pid}`;
+  const identity = opts.identity ?? `${replicaName()}-${process.pid}`;
   const leaseSeconds = Math.max(15, Math.ceil((2 * opts.intervalMs) / 1000));
   const lock = leaseLock(opts.cluster.kubeConfig.makeApiClient(CoordinationV1Api), opts.config.namespace, AUDIT_LEASE, identity, leaseSeconds);
   const { logger, metrics } = opts;

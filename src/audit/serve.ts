@@ -1,9 +1,8 @@
 // What `podhooks serve` adds for policy auditing: the decision recorder behind the
 // admission handler's onDecision hook (Events only with a cluster), and the periodic
 // audit when validation.auditIntervalSeconds is set.
-import { hostname } from 'node:os';
 import { ConfigError, type Config } from '../config';
-import type { Cluster } from '../kube/cluster';
+import { replicaName, type Cluster } from '../kube/cluster';
 import { EventQueue, kubeEventSink } from '../kube/events';
 import type { Logger } from '../log';
 import type { Metrics } from '../metrics';
@@ -18,7 +17,7 @@ export interface PolicyAudit {
 
 export async function startPolicyAudit(config: Config, cluster: Cluster | undefined, logger: Logger, metrics: Metrics): Promise<PolicyAudit> {
   const events = cluster
-    ? new EventQueue({ sink: kubeEventSink(cluster.core, config.kubernetes.apiTimeoutMs), size: config.kubernetes.eventQueueSize, metrics, logger, instance: process.env.POD_NAME ?? hostname() })
+    ? new EventQueue({ sink: kubeEventSink(cluster.core, config.kubernetes.apiTimeoutMs), size: config.kubernetes.eventQueueSize, metrics, logger, instance: replicaName() })
     : undefined;
   let periodic: PeriodicAudit | undefined;
   if (config.validation.auditIntervalSeconds > 0) {

@@ -2,7 +2,7 @@
 // webhook runs on its own (events, namespace lookups and cert bootstrap stay off).
 // @kubernetes/client-node is loaded lazily so a cluster-less start stays fast.
 import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 import type { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { Config } from '../config';
@@ -62,4 +62,9 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
     timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** This replica's name for Events and Lease holders: the pod name (downward API), else the host. */
+export function replicaName(): string {
+  return process.env.POD_NAME ?? hostname();
 }

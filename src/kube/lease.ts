@@ -1,7 +1,7 @@
 // A coordination.k8s.io Lease used as a short mutual-exclusion lock: the replica holding
-// it issues certificates and patches caBundles; the others only read. Acquisition and
-// release use the Lease's resourceVersion, so two replicas can never both win.
-// Loaded lazily (with client-node) only when certificates are managed in the cluster.
+// it issues certificates and patches caBundles, or runs the periodic audit; the others
+// wait. Acquisition and release use the Lease's resourceVersion, so two replicas can
+// never both win. Loaded lazily (with client-node) only when one of those is enabled.
 import { V1MicroTime, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
 
 export interface LeaseLock {

@@ -4,14 +4,13 @@
 // re-issues before expiry (CA overlap, see kube/cert-reconcile.ts) and every replica
 // switches to the stored certificate with setSecureContext, without a restart.
 import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
 import { CoordinationV1Api } from '@kubernetes/client-node';
 import { checkPair, type CertBundle } from '../certs';
 import { renewalReason, splitPem } from '../certplan';
 import type { Config } from '../config';
 import { reconcileCertificates, certPolicy } from '../kube/cert-reconcile';
 import { CertStore } from '../kube/certstore';
-import { ClusterError, type Cluster } from '../kube/cluster';
+import { ClusterError, replicaName, type Cluster } from '../kube/cluster';
 import { leaseLock } from '../kube/lease';
 import type { Logger } from '../log';
 import type { Metrics } from '../metrics';
@@ -44,7 +43,7 @@ export async function bootstrapCertificates(cluster: Cluster | undefined, config
   if (!cluster) throw new ClusterError('certificates.mode is secret but no cluster is configured: set kubernetes.kubeconfig, KUBECONFIG or run in a pod with a service account (or use certificates.mode: files)');
   const c = config.certificates;
   const store = new CertStore(cluster.kubeConfig, config.namespace, c.secretName, { mutating: c.mutatingWebhookConfiguration, validating: c.validatingWebhookConfiguration });
-  const identity = `${process.env.POD_NAME ?? hostname()}_${randomBytes(4).toString('hex')}`;
+  const identity = `${replicaName()}_${randomBytes(4).toString('hex')}`;
   const lock = leaseLock(cluster.kubeConfig.makeApiClient(CoordinationV1Api), config.namespace, c.leaseName, identity, c.leaseDuration);
   const policy = certPolicy(config, config.namespace);
   const log = logger.child({ component: 'certificates', secret: store.secretRef });
