@@ -89,9 +89,13 @@ export async function bootstrapCertificates(cluster: Cluster | undefined, config
     }
     await new Promise((r) => setTimeout(r, 1000));
   }
-  const noteLoaded = (pair: ServingPair) => metrics.certExpiry.set(Date.parse(checkPair(pair.cert, pair.key).validTo) / 1000);
-  noteLoaded(initial);
-  log.info({ validTo: checkPair(initial.cert, initial.key).validTo }, 'serving certificate loaded from Secret');
+  /** Records the new pair's expiry; returns it for the log line. */
+  const noteLoaded = (pair: ServingPair): string => {
+    const { validTo } = checkPair(pair.cert, pair.key);
+    metrics.certExpiry.set(Date.parse(validTo) / 1000);
+    return validTo;
+  };
+  log.info({ validTo: noteLoaded(initial) }, 'serving certificate loaded from Secret');
 
   return {
     initial,
@@ -106,9 +110,8 @@ export async function bootstrapCertificates(cluster: Cluster | undefined, config
           if (pair && pair.cert !== current) {
             use(pair);
             current = pair.cert;
-            noteLoaded(pair);
             metrics.certReloads.inc({ result: 'success' });
-            log.info({ validTo: checkPair(pair.cert, pair.key).validTo }, 'serving certificate reloaded');
+            log.info({ validTo: noteLoaded(pair) }, 'serving certificate reloaded');
           }
         } catch (err) {
           metrics.certReloads.inc({ result: 'error' });
