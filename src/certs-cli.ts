@@ -1,7 +1,7 @@
 // `podhooks certs`: files for development, or (--secret) the same upkeep the server does in
 // certificates.mode secret, run once from a workstation or CI job against a cluster.
 import { hostname } from 'node:os';
-import { generateBundle, serviceDnsNames, writeBundle } from './certs';
+import { generateBundle, servingNames, writeBundle } from './certs';
 import type { Config } from './config';
 import { ClusterError } from './kube/cluster';
 
@@ -28,9 +28,9 @@ export async function certsCommand(opts: CertsOptions, config: Config): Promise<
   if (!opts.secret) {
     if (opts.patchWebhooks || opts.force) throw new CertsUsageError('--patch-webhooks and --force need --secret NAMESPACE/NAME: the caBundle is patched from the CA stored there');
     const dir = opts.outDir ?? config.server.certDir;
-    const names = serviceDnsNames(config.serviceName, config.namespace);
-    writeBundle(dir, generateBundle(['localhost', ...names], ['127.0.0.1', '::1'], opts.days ?? 365));
-    return `wrote ca.crt, ca.key, tls.crt, tls.key to ${dir} for ${names.join(', ')}\n`;
+    const { dnsNames, ips } = servingNames(config);
+    writeBundle(dir, generateBundle(dnsNames, ips, opts.days ?? 365));
+    return `wrote ca.crt, ca.key, tls.crt, tls.key to ${dir} for ${dnsNames.join(', ')}\n`;
   }
 
   const ref = parseSecretRef(opts.secret);

@@ -4,6 +4,7 @@ import { constants, createPrivateKey, generateKeyPairSync, privateEncrypt, rando
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import forge from 'node-forge';
+import type { Config } from './config';
 
 export interface CertBundle {
   caCert: string;
@@ -16,6 +17,13 @@ export const CERT_FILES = { caCert: 'ca.crt', caKey: 'ca.key', cert: 'tls.crt', 
 
 export function serviceDnsNames(service: string, namespace: string): string[] {
   return [service, `${service}.${namespace}`, `${service}.${namespace}.svc`, `${service}.${namespace}.svc.cluster.local`];
+}
+
+/** The serving certificate's names, whoever issues it: loopback, the webhook Service's
+ *  DNS names in `namespace`, and certificates.extraDnsNames / extraIPs. */
+export function servingNames(config: Config, namespace = config.namespace): { dnsNames: string[]; ips: string[] } {
+  const c = config.certificates;
+  return { dnsNames: ['localhost', ...serviceDnsNames(config.serviceName, namespace), ...c.extraDnsNames], ips: ['127.0.0.1', '::1', ...c.extraIPs] };
 }
 
 function rsaKey(): { pem: string; publicKey: forge.pki.rsa.PublicKey } {

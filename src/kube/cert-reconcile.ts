@@ -5,7 +5,7 @@
 //   3. store the new certificate (replicas switch to it as they notice);
 //   4. set caBundle to the final trust bundle (drops CAs that have expired).
 // Callers hold the certificates Lease around it.
-import { serviceDnsNames, type CertBundle } from '../certs';
+import { servingNames, type CertBundle } from '../certs';
 import type { Config } from '../config';
 import { bundleCovers, planCertificates, type CertPolicy } from '../certplan';
 import type { CertStore } from './certstore';
@@ -59,8 +59,7 @@ export async function reconcileCertificates(store: CertStore, policy: CertPolicy
 export function certPolicy(config: Config, namespace: string): CertPolicy {
   const c = config.certificates;
   return {
-    dnsNames: ['localhost', ...serviceDnsNames(config.serviceName, namespace), ...c.extraDnsNames],
-    ips: ['127.0.0.1', '::1', ...c.extraIPs],
+    ...servingNames(config, namespace),
     caValiditySeconds: c.caValidity,
     validitySeconds: c.validity,
     renewBeforeSeconds: c.renewBefore,

@@ -4,16 +4,16 @@
 import { watchFile, unwatchFile, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server } from 'node:https';
-import { CERT_FILES, checkPair, ensureServingCert, serviceDnsNames } from '../certs';
+import { CERT_FILES, checkPair, ensureServingCert, servingNames } from '../certs';
 import type { Config } from '../config';
 import type { Logger } from '../log';
 import type { Metrics } from '../metrics';
 
 export function initialCertificate(config: Config, logger: Logger): { cert: string; key: string } {
   const dir = config.server.certDir;
-  const names = ['localhost', ...serviceDnsNames(config.serviceName, config.namespace)];
-  const pair = ensureServingCert(dir, names, ['127.0.0.1', '::1']);
-  if (pair.generated) logger.info({ certDir: dir, dnsNames: names }, 'generated a development CA and serving certificate');
+  const { dnsNames, ips } = servingNames(config);
+  const pair = ensureServingCert(dir, dnsNames, ips);
+  if (pair.generated) logger.info({ certDir: dir, dnsNames }, 'generated a development CA and serving certificate');
   checkPair(pair.cert, pair.key);
   return pair;
 }

@@ -17,7 +17,7 @@ function run(args: string[]) {
 
 test('without --secret: files for the service names, signed by the CA written next to them', () => {
   const r = run(['certs', '--out-dir', join(dir, 'out'), '--days', '2']);
-  expect(r).toEqual({ code: 0, stderr: '', stdout: `wrote ca.crt, ca.key, tls.crt, tls.key to ${join(dir, 'out')} for podhooks, podhooks.podhooks, podhooks.podhooks.svc, podhooks.podhooks.svc.cluster.local\n` });
+  expect(r).toEqual({ code: 0, stderr: '', stdout: `wrote ca.crt, ca.key, tls.crt, tls.key to ${join(dir, 'out')} for localhost, podhooks, podhooks.podhooks, podhooks.podhooks.svc, podhooks.podhooks.svc.cluster.local\n` });
   const cert = new X509Certificate(readFileSync(join(dir, 'out/tls.crt')));
   expect(cert.verify(new X509Certificate(readFileSync(join(dir, 'out/ca.crt'))).publicKey)).toBe(true);
   expect(Date.parse(cert.validTo) - Date.now()).toBeLessThan(2 * 86400_000 + 60_000);
