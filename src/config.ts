@@ -3,17 +3,18 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { durationSeconds } from './duration';
 import { RULES } from './validate/rules';
 
 const action = z.enum(['deny', 'warn', 'audit', 'off']);
 export type Action = z.infer<typeof action>;
 
 const quantity = z.string().regex(/^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|k|M|G)?$/, 'a Kubernetes quantity such as 100m or 64Mi');
-/** Go-style durations ("30s", "10m", "720h"), parsed to seconds. */
+/** Go-style durations ("30s", "10m", "720h"; Go has no "d"), parsed to seconds. */
 const duration = z
   .string()
   .regex(/^[0-9]+(s|m|h)$/, 'a duration such as 30s, 10m or 720h')
-  .transform((v) => parseInt(v, 10) * { s: 1, m: 60, h: 3600 }[v.slice(-1) as 's' | 'm' | 'h']);
+  .transform((v) => durationSeconds(v)!);
 
 const resources = z.strictObject({
   requests: z.strictObject({ cpu: quantity, memory: quantity }),

@@ -1,5 +1,6 @@
 // Small text helpers for the ops commands: aligned tables like kubectl's, and durations
 // such as 90s, 15m, 1h, 7d for --since and --interval.
+import { durationSeconds } from '../duration';
 
 /** Columns padded to the widest cell; the last column is never padded. */
 export function table(header: string[], rows: string[][]): string {
@@ -8,13 +9,11 @@ export function table(header: string[], rows: string[][]): string {
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
 
-const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
-
 /** Milliseconds, or an Error message naming the option, the value and the accepted form. */
 export function parseDuration(option: string, value: string): number {
-  const m = /^([0-9]+)(s|m|h|d)$/.exec(value.trim());
-  if (!m || Number(m[1]) === 0) throw new Error(`${option} ${JSON.stringify(value)}: expected a positive duration such as 90s, 15m, 1h or 7d`);
-  return Number(m[1]) * UNITS[m[2]] * 1000;
+  const seconds = durationSeconds(value);
+  if (!seconds) throw new Error(`${option} ${JSON.stringify(value)}: expected a positive duration such as 90s, 15m, 1h or 7d`);
+  return seconds * 1000;
 }
 
 /** "3m ago"-style ages, as kubectl shows them. */

@@ -2,6 +2,7 @@
 // becomes an AnnotationError naming the annotation, the value and what is allowed;
 // nothing is silently ignored (unknown podhooks.io/ keys included).
 import type { V1Pod } from '@kubernetes/client-node';
+import { durationSeconds } from '../duration';
 
 export const PREFIX = 'podhooks.io/';
 export const A = {
@@ -81,9 +82,8 @@ function parsePort(key: string, value: string, errors: AnnotationError[]): numbe
 
 /** Accepts "300", "300s", "5m", "1h". */
 function parseDurationSeconds(key: string, value: string, errors: AnnotationError[]): number | undefined {
-  const m = /^([0-9]+)(s|m|h)?$/.exec(value.trim());
-  const seconds = m ? Number(m[1]) * (m[2] === 'h' ? 3600 : m[2] === 'm' ? 60 : 1) : NaN;
-  if (seconds >= 1 && seconds <= 86400) return seconds;
+  const seconds = durationSeconds(value);
+  if (seconds !== undefined && seconds >= 1 && seconds <= 86400) return seconds;
   errors.push({ annotation: key, value, message: 'must be a duration from 1s to 24h, such as "90", "90s", "5m" or "1h"' });
   return undefined;
 }
