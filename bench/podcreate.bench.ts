@@ -5,17 +5,17 @@
 // half first and half last, so etcd growth during the run weighs on all sides alike.
 // Run by `npm run bench`; writes PODHOOKS_BENCH_OUT.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AdmissionregistrationV1Api, CoreV1Api, type V1Pod } from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
 import { generateBundle, writeBundle } from '../src/certs';
 import { parseConfig } from '../src/config';
 import { injectPod } from '../src/mutate/inject';
 import { freePort } from '../test/helpers/registry';
 import { ROOT, startPodhooks, type Podhooks } from '../test/helpers/podhooks';
 import { startControlPlane, type ControlPlane } from '../test/e2e/harness/controlplane';
+import { createNamespace, registerWebhooks } from '../test/e2e/harness/webhooks';
 
 jest.setTimeout(900_000);
 const PODS = Number(process.env.PODHOOKS_BENCH_PODS ?? 500);
@@ -56,26 +56,9 @@ test(`pod-create latency for ${PODS} pods, with podhooks' webhooks and without`,
   const core = kc.makeApiClient(CoreV1Api);
   const admission = kc.makeApiClient(AdmissionregistrationV1Api);
   ph = await startPodhooks({ kubernetes: { enabled: 'true', kubeconfig: cp.kubeconfigPath }, registry: { enabled: false } });
-  await core.createNamespace({ body: { metadata: { name: 'bench', labels: { 'podhooks.io/injection': 'enabled' } } } });
-  for (let i = 0; ; i++) {
-    try {
-      await core.readNamespacedServiceAccount({ name: 'default', namespace: 'bench' });
-      break;
-    } catch (err) {
-      if (i > 600) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  await createNamespace(core, 'bench', { 'podhooks.io/injection': 'enabled' });
   await createPods(core, 'warmup', 50);
 
-  const manifests = parseAllDocuments(readFileSync(join(ROOT, 'deploy/base/webhooks.yaml'), 'utf8')).map((d) => d.toJS());
-  const register = async (port: number, ca: string) => {
-    for (const doc of JSON.parse(JSON.stringify(manifests))) {
-      for (const hook of doc.webhooks) hook.clientConfig = { url: `https://127.0.0.1:${port}${hook.clientConfig.service.path}`, caBundle: Buffer.from(ca).toString('base64') };
-      if (doc.kind === 'MutatingWebhookConfiguration') await admission.createMutatingWebhookConfiguration({ body: doc });
-      else await admission.createValidatingWebhookConfiguration({ body: doc });
-    }
-  };
   const unregister = async () => {
     await admission.deleteMutatingWebhookConfiguration({ name: 'podhooks' });
     await admission.deleteValidatingWebhookConfiguration({ name: 'podhooks' });
@@ -107,13 +90,13 @@ test(`pod-create latency for ${PODS} pods, with podhooks' webhooks and without`,
   noop.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   const called = () => output.includes('first request');
   while (!output.includes('ready')) await new Promise((r) => setTimeout(r, 20));
-  await register(noopPort, bundle.caCert);
+  await registerWebhooks(admission, noopPort, bundle.caCert);
   await until('noop', called);
   await warmUp();
   const withNoop = await createPods(core, 'noop', PODS);
   await unregister();
 
-  await register(ph.port, ph.ca);
+  await registerWebhooks(admission, ph.port, ph.ca);
   await until('podhooks', injected);
   await warmUp();
   const apiserverMetrics = () => cp.kubectl(['get', '--raw', '/metrics']).stdout;
