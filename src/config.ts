@@ -98,7 +98,16 @@ export const configSchema = z.strictObject({
   validation: z
     .strictObject({
       sandboxRuntimeClasses: z.array(z.string()).default(['kata*', 'gvisor', 'runsc']),
-      rules: z.record(z.string(), action).default({}),
+      rules: z
+        .record(z.string(), action)
+        .default({})
+        // A misspelt rule id would otherwise silently do nothing.
+        .check((ctx) => {
+          const known = RULES.map((r) => r.id);
+          for (const id of Object.keys(ctx.value)) {
+            if (!known.includes(id)) ctx.issues.push({ code: 'custom', input: ctx.value[id], path: [id], message: `unknown rule id; known rules are ${known.join(', ')}` });
+          }
+        }),
       exemptNamespaces: z.array(z.string()).default([]),
       /** Pods carrying any of these label=value pairs are not evaluated. */
       exemptLabels: z.record(z.string(), z.string()).default({}),
@@ -169,19 +178,13 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
   return `${path}: ${issue.message}${shown}`;
 }
 
-/** What the schema cannot see: a misspelt rule id in validation.rules would silently do nothing. */
-function unknownRuleIds(config: Config): string[] {
-  const known = RULES.map((r) => r.id);
-  return Object.keys(config.validation.rules)
-    .filter((id) => !known.includes(id))
-    .map((id) => `  - validation.rules.${id}: unknown rule id; known rules are ${known.join(', ')}`);
-}
-
 export function parseConfig(input: unknown, source = 'config'): Config {
   const result = configSchema.safeParse(input ?? {});
-  const lines = result.success ? unknownRuleIds(result.data) : result.error.issues.map((i) => `  - ${describeIssue(i, input)}`);
-  if (lines.length) throw new ConfigError(`invalid ${source}:\n${lines.join('\n')}`);
-  return result.data!;
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  - ${describeIssue(i, input)}`);
+    throw new ConfigError(`invalid ${source}:\n${lines.join('\n')}`);
+  }
+  return result.data;
 }
 
 export function loadConfig(path?: string): Config {
