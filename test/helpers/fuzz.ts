@@ -1,11 +1,13 @@
 // Hostile and odd AdmissionReviews for the fuzz tests (npm test) and the fuzz benchmark:
 // fast-check builds structurally plausible reviews with random podhooks annotations,
 // probes and policy fields; mutateBytes damages valid ones at the byte level.
-import { Agent, request } from 'node:https';
+import { Agent } from 'node:https';
 import fc from 'fast-check';
 import { applyPatch } from 'fast-json-patch';
 import { A } from '../../src/mutate/annotations';
-import type { Podhooks } from './podhooks';
+import { post, type Podhooks } from './podhooks';
+
+const JSON_TYPE = { 'content-type': 'application/json' };
 
 const annotationValue = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom('true', 'echo hi', 'http://localhost:8080/health') },
@@ -166,18 +168,6 @@ export function replyProblem(sent: Buffer, status: number, body: string): string
   return undefined;
 }
 
-function send(ph: Pick<Podhooks, 'port' | 'ca'>, agent: Agent, path: string, body: Buffer): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ agent, host: '127.0.0.1', port: ph.port, path, method: 'POST', ca: ph.ca, servername: 'localhost', headers: { 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks).toString('utf8') }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
 export interface Tally {
   problems: string[];
   /** Replies by kind, to show the generator reaches deep paths, not only the parser. */
@@ -198,7 +188,7 @@ export async function fire(ph: Pick<Podhooks, 'port' | 'ca'>, bodies: Buffer[], 
       // Each body goes to both webhooks.
       const path = next % 2 ? '/validate' : '/mutate';
       const i = next++ >> 1;
-      const reply = await send(ph, agent, path, bodies[i]);
+      const reply = await post(ph, path, bodies[i], JSON_TYPE, 'POST', agent);
       if (reply.status !== 200) tally.rejected++;
       else if (reply.body.includes('"patch"')) tally.patched++;
       else if (reply.body.includes('"allowed":false')) tally.denied++;

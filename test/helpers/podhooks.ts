@@ -2,7 +2,7 @@
 // a temp cert dir; stops it by PID. Used by the process and e2e tiers.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
+import { request as httpsRequest, type Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
@@ -93,9 +93,10 @@ export interface HttpAnswer {
   json(): any;
 }
 
-export function post(ph: Pick<Podhooks, 'port' | 'ca'>, path: string, body: string | Buffer, headers: Record<string, string> = { 'content-type': 'application/json' }, method = 'POST'): Promise<HttpAnswer> {
+/** One HTTPS request to podhooks; pass a keep-alive `agent` to reuse connections under load. */
+export function post(ph: Pick<Podhooks, 'port' | 'ca'>, path: string, body: string | Buffer, headers: Record<string, string> = { 'content-type': 'application/json' }, method = 'POST', agent?: Agent): Promise<HttpAnswer> {
   return new Promise((resolvePromise, reject) => {
-    const req = httpsRequest({ host: '127.0.0.1', port: ph.port, path, method, ca: ph.ca, servername: 'localhost', headers }, (res) => {
+    const req = httpsRequest({ agent, host: '127.0.0.1', port: ph.port, path, method, ca: ph.ca, servername: 'localhost', headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => {

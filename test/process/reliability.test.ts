@@ -3,7 +3,7 @@
 // accepts and never answers) neither blocks start-up nor holds an admission answer past
 // its bound; the event queue stays bounded under a flood of denials.
 import { createServer, type Server, type Socket } from 'node:net';
-import { Agent, request } from 'node:https';
+import { Agent } from 'node:https';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,16 +18,7 @@ const hookPod = {
   spec: { containers: [{ name: 'app', image: 'registry.example.com/web:1', command: ['/server'] }] },
 };
 
-function send(ph: Podhooks, agent: Agent, path: string, body: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request({ agent, host: '127.0.0.1', port: ph.port, path, method: 'POST', ca: ph.ca, servername: 'localhost', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode!));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+const send = async (ph: Podhooks, agent: Agent, path: string, body: string) => (await post(ph, path, body, undefined, 'POST', agent)).status;
 
 test('SIGTERM under load: readiness drops first, every request sent before that is answered', async () => {
   const ph = await startPodhooks({ server: { shutdownDelaySeconds: 1.5, shutdownGraceSeconds: 10 } });
