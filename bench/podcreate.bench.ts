@@ -12,7 +12,7 @@ import { AdmissionregistrationV1Api, CoreV1Api, type V1Pod } from '@kubernetes/c
 import { generateBundle, writeBundle } from '../src/certs';
 import { parseConfig } from '../src/config';
 import { injectPod } from '../src/mutate/inject';
-import { freePort } from '../test/helpers/registry';
+import { freePort } from '../test/helpers/ports';
 import { ROOT, startPodhooks, type Podhooks } from '../test/helpers/podhooks';
 import { startControlPlane, type ControlPlane } from '../test/e2e/harness/controlplane';
 import { createNamespace, registerWebhooks } from '../test/e2e/harness/webhooks';

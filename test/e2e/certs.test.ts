@@ -13,7 +13,7 @@ import { AdmissionregistrationV1Api, CoordinationV1Api, CoreV1Api, NodeV1Api, ty
 import { parseAllDocuments } from 'yaml';
 import { splitPem } from '../../src/certplan';
 import { CLI, ROOT, review, startPodhooks, type Podhooks } from '../helpers/podhooks';
-import { freePort } from '../helpers/registry';
+import { freePort } from '../helpers/ports';
 import { startControlPlane, type ControlPlane } from './harness/controlplane';
 import { apiMessage, eventually, webhookManifests } from './harness/webhooks';
 

@@ -2,7 +2,7 @@
 // success and idempotent repeats, Retry-After (seconds and HTTP date), per-call timeouts,
 // the total deadline, connection refused, fail open/closed, denial, bad configuration.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../helpers/ports';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildClient, runClient, startService, type Service } from '../authz-service/harness';
@@ -46,15 +46,6 @@ function client(url: string, env: Record<string, string> = {}) {
     },
     join(dir, `termination-${n}`),
   );
-}
-
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
 }
 
 const gaps = (xs: number[]) => xs.slice(1).map((x, i) => x - xs[i]);
@@ -105,7 +96,7 @@ test('a Retry-After beyond the deadline ends the attempts at once (fail closed)'
 });
 
 test('connection refused: every attempt used, then fail closed (exit 2) with the reason', async () => {
-  const url = `http://127.0.0.1:${await closedPort()}/v1/registrations`;
+  const url = `http://127.0.0.1:${await freePort()}/v1/registrations`;
   const r = await client(url, { PODHOOKS_AUTHZ_MAX_ATTEMPTS: '4' });
   expect([r.code, r.outcome, r.attempts]).toEqual([2, 'failed-closed', 4]);
   expect(r.termination).toMatch(/NOT authorized, staying in Init \(authz\.failMode=closed\).*gave up after 4 of 4 attempts.*connection refused/);
@@ -113,7 +104,7 @@ test('connection refused: every attempt used, then fail closed (exit 2) with the
 });
 
 test('fail open: the same exhaustion exits 0 with a loud warning', async () => {
-  const url = `http://127.0.0.1:${await closedPort()}/v1/registrations`;
+  const url = `http://127.0.0.1:${await freePort()}/v1/registrations`;
   const r = await client(url, { PODHOOKS_AUTHZ_MAX_ATTEMPTS: '3', PODHOOKS_AUTHZ_FAIL_MODE: 'open' });
   expect([r.code, r.outcome, r.attempts]).toEqual([0, 'failed-open', 3]);
   expect(r.termination).toMatch(/^WARNING: pod shop\/web-\d+ starts WITHOUT authorization/);

@@ -6,7 +6,7 @@
 // 429 waited its Retry-After. Durations are printed by `npm run bench:authz`, not asserted.
 import type { V1Pod } from '@kubernetes/client-node';
 import { applyPatch } from 'fast-json-patch';
-import { createServer } from 'node:net';
+import { freePort } from '../helpers/ports';
 import { buildClient, rolloutPod, runClients, startService, type ClientRun, type Service } from '../authz-service/harness';
 import { post, review, startPodhooks, type Podhooks } from '../helpers/podhooks';
 
@@ -119,10 +119,7 @@ describe('the same pods without their offsets', () => {
 describe('when the service is down', () => {
   let url: string;
   beforeAll(async () => {
-    const srv = createServer();
-    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-    url = `http://127.0.0.1:${(srv.address() as { port: number }).port}/v1/registrations`;
-    await new Promise((r) => srv.close(r));
+    url = `http://127.0.0.1:${await freePort()}/v1/registrations`;
   });
 
   test('fail closed (the default): exit 2 after the attempt budget, a clear termination message', async () => {

@@ -15,6 +15,7 @@ import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { parseConfig } from '../../src/config';
 import { injectPod } from '../../src/mutate/inject';
 import { probeCheckArgs } from '../../src/mutate/probes';
+import { freePort } from '../helpers/ports';
 
 jest.setTimeout(180_000);
 
@@ -91,13 +92,6 @@ afterAll(async () => {
   await Promise.all(procs.map((p) => stop(p)));
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  const port = await new Promise<number>((r) => s.listen(0, '127.0.0.1', () => r((s.address() as net.AddressInfo).port)));
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** Polls `check` until it returns true; generous deadline, no timing asserted. */
 async function until(what: string, check: () => boolean | Promise<boolean>, deadlineMs = 60_000): Promise<void> {

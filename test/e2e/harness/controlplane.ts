@@ -8,7 +8,7 @@ import { request } from 'node:https';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import { freePort } from '../../helpers/registry';
+import { freePort } from '../../helpers/ports';
 
 export const K8S_VERSION = process.env.PODHOOKS_K8S_VERSION ?? '1.37.2';
 
