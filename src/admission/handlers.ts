@@ -90,7 +90,7 @@ export async function mutate(req: AdmissionRequest, ctx: AdmissionContext): Prom
       allowed: true,
       patchType: 'JSONPatch',
       patch: Buffer.from(JSON.stringify(patch)).toString('base64'),
-      ...(result.warnings.length ? { warnings: result.warnings } : {}),
+      ...(result.warnings.length ? { warnings: result.warnings.map(shortWarning) } : {}),
     },
     decision: 'patched',
   };
@@ -101,10 +101,11 @@ function findingKey(f: Finding): string {
 }
 
 /** Warnings must stay short: the apiserver truncates them and kubectl prints each on a line. */
-function warningText(f: Finding): string {
-  const text = `podhooks ${f.rule}: ${f.summary ?? f.message}`;
+function shortWarning(text: string): string {
   return text.length <= 120 ? text : `${text.slice(0, 117)}...`;
 }
+
+const warningText = (f: Finding) => shortWarning(`podhooks ${f.rule}: ${f.summary ?? f.message}`);
 
 export async function validate(req: AdmissionRequest, ctx: AdmissionContext): Promise<Outcome> {
   if (!isPod(req)) return allow(req.uid, `kind ${req.kind.kind} is not validated`);

@@ -93,11 +93,11 @@ function uniquePortName(pod: V1Pod, base: string): string {
   return name;
 }
 
-/** What the user should know but that does not stop debug mode (each under 120 characters). */
+/** What the user should know but that does not stop debug mode (admission warnings). */
 export function debugWarnings(pod: V1Pod, debug: Debug): string[] {
   const c = pod.spec!.containers.find((x) => x.name === debug.container);
   if (!c?.envFrom?.length || c.env?.some((e) => e.name === JAVA_TOOL_OPTIONS)) return [];
-  return [`podhooks debug: container ${debug.container} uses envFrom; a JAVA_TOOL_OPTIONS from it is overridden, set it in env`.slice(0, 120)];
+  return [`podhooks debug: container ${debug.container} uses envFrom; a JAVA_TOOL_OPTIONS from it is overridden, set it in env`];
 }
 
 /** Adds debug mode to the draft; call debugErrors first (this assumes a clean plan). */
