@@ -17,6 +17,7 @@ const https = require('node:https');
 const os = require('node:os');
 const { join, resolve } = require('node:path');
 const { reviewBodies } = require('./corpus');
+const tools = require('../test/helpers/tools');
 
 const ROOT = resolve(__dirname, '..');
 const K8S_VERSION = process.env.PODHOOKS_K8S_VERSION ?? '1.37.2';
@@ -47,12 +48,12 @@ if (!process.env.PODHOOKS_BENCH_NETNS) {
 }
 execFileSync('ip', ['link', 'set', 'lo', 'up']);
 
-const need = (path, what) => existsSync(path) || fail(`${what} is missing at ${path}: ${what.includes('agnhost') ? 'run `bash scripts/provision-k8s.sh`' : 'see .ci/run'}`);
+const need = (path, what) => existsSync(path) || fail(`${what} is missing at ${path}: ${what.includes('agnhost') ? 'run `bash scripts/provision-k8s.sh`' : 'run `bash scripts/provision-debs.sh`'}`);
 // --only=<substring> measures just the matching servers (for profiling; writes nothing).
 const ONLY = [...args].find((a) => a.startsWith('--only='))?.slice('--only='.length);
 if (ONLY) args.add('--no-write').add('--no-cluster');
 if (!ONLY || 'agnhost'.includes(ONLY)) need(join(K8S_BIN, 'agnhost'), 'agnhost (built by scripts/provision-k8s.sh)');
-need('/usr/bin/wrk', 'wrk (Debian package wrk)');
+need(join(tools.DEBS_ROOT, 'usr/bin/wrk'), 'wrk (Debian package wrk, fetched by scripts/provision-debs.sh)');
 need(join(ROOT, 'dist/cli.js'), 'dist/ (npm run build)');
 
 const work = mkdtempSync(join(os.tmpdir(), 'podhooks-bench-'));
@@ -119,8 +120,8 @@ function peakRssMiB(pid) {
 }
 
 function wrk(url) {
-  const out = execFileSync('taskset', ['-c', '1', 'wrk', '-t1', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', '-s', join(__dirname, 'wrk-post.lua'), url], {
-    env: { ...process.env, BENCH_BODIES: join(work, 'bodies.txt') },
+  const out = execFileSync('taskset', ['-c', '1', tools.wrk(), '-t1', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', '-s', join(__dirname, 'wrk-post.lua'), url], {
+    env: { ...tools.toolEnv(), BENCH_BODIES: join(work, 'bodies.txt') },
     encoding: 'utf8',
   });
   const ms = (v, unit) => Number(v) * { us: 0.001, ms: 1, s: 1000 }[unit];
@@ -257,7 +258,7 @@ function report(results, ready, cluster) {
   console.log('\n' + table + '\n');
   if (args.has('--no-write') || QUICK) return;
   const cpu = (readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/) ?? [])[1] ?? 'unknown CPU';
-  const wrkVersion = spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout.split(' ')[1] ?? '';
+  const wrkVersion = spawnSync(tools.wrk(), ['-v'], { encoding: 'utf8', env: tools.toolEnv() }).stdout.split(' ')[1] ?? '';
   const machine = `${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.version}, wrk ${wrkVersion}, agnhost and kube-apiserver v${K8S_VERSION}`;
   const major = SERVER_NODE_VERSION.split('.')[0];
   const section =

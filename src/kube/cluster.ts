@@ -58,10 +58,16 @@ export async function connectCluster(config: Config): Promise<Cluster | undefine
 /** Rejects after `ms` with a message naming what timed out; the promise itself runs on. */
 export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout;
+  const timedOut = () => new Error(`${what} timed out after ${ms} ms`);
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(timedOut()), ms);
   });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  // A request aborted by its own deadline (kube/deadline.ts) at the same bound may settle
+  // first; it says "The user aborted a request", which tells the reader nothing.
+  const settled = promise.catch((err: Error) => {
+    throw err?.name === 'AbortError' || /aborted/i.test(err?.message ?? '') ? timedOut() : err;
+  });
+  return Promise.race([settled, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** This replica's name for Events and Lease holders: the pod name (downward API), else the host. */

@@ -1,6 +1,6 @@
 // Debian's docker-registry (distribution v2) on 127.0.0.1 for tests, and pushing images
 // to it with the distribution API. Shared by the registry client tests and the webhook's
-// registry-path tests. Needs /usr/bin/docker-registry (apt package docker-registry).
+// registry-path tests. docker-registry comes from the cache scripts/provision-debs.sh fills.
 import { ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -11,7 +11,8 @@ import { gzipSync } from 'node:zlib';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export const REGISTRY_BIN = '/usr/bin/docker-registry';
+export { dockerRegistry } from './tools';
+import { dockerRegistry } from './tools';
 export const MT = {
   ociIndex: 'application/vnd.oci.image.index.v1+json',
   ociManifest: 'application/vnd.oci.image.manifest.v1+json',
@@ -87,7 +88,7 @@ export async function startRegistry(workDir: string, name: string, extra: { auth
   fs.writeFileSync(configFile, JSON.stringify(config, null, 2));
   const logFile = path.join(dir, 'registry.log');
   const log = fs.openSync(logFile, 'w');
-  const proc = spawn(REGISTRY_BIN, ['serve', configFile], { stdio: ['ignore', log, log] });
+  const proc = spawn(dockerRegistry(), ['serve', configFile], { stdio: ['ignore', log, log] });
   fs.closeSync(log);
   children.push(proc);
   const scheme = extra.tls ? 'https' : 'http';

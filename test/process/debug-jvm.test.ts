@@ -16,10 +16,11 @@ import { parseConfig } from '../../src/config';
 import { injectPod } from '../../src/mutate/inject';
 import { probeCheckArgs } from '../../src/mutate/probes';
 import { freePort } from '../helpers/ports';
+import { busybox, socat as socatPath, toolEnv } from '../helpers/tools';
 
 jest.setTimeout(180_000);
 
-const BB = '/bin/busybox';
+const BB = busybox();
 const SIDECARS = resolve(__dirname, '../../sidecars/bin');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -158,10 +159,10 @@ test('a JVM at a breakpoint survives its rewritten liveness probe, and only whil
     .map((f) => f[1]);
   expect(jdwpListeners).toEqual([`0100007F:${hex}`]);
 
-  // --- the injected socat command line, socat from the host's PATH
+  // --- the injected socat command line, run by the provisioned Debian socat
   const [socatBin, ...socatArgs] = socatSidecar.command!;
   expect(socatBin).toBe('socat');
-  const socat = start(socatBin, socatArgs);
+  const socat = start(socatPath(), socatArgs, toolEnv());
   await until('socat to listen on the debug port', () => listening(debugPort));
 
   // --- healthy app: both probes pass; the rewritten one by the original check (no debugger yet)

@@ -15,7 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import forge from 'node-forge';
 import { RegistryClient, RegistryError, parseDockerConfigJson } from '../../src/registry/oci';
-import { MT, REGISTRY_BIN, freePort, pushImage, pushIndex, sha256, startRegistry, stopRegistries, type PushTarget, type Pushed, type Registry } from '../helpers/registry';
+import { MT, dockerRegistry, freePort, pushImage, pushIndex, sha256, startRegistry, stopRegistries, type PushTarget, type Pushed, type Registry } from '../helpers/registry';
 
 jest.setTimeout(60_000);
 
@@ -264,7 +264,7 @@ const pushed: Record<string, Pushed | string> = {};
 const started = Date.now();
 
 beforeAll(async () => {
-  if (!fs.existsSync(REGISTRY_BIN)) throw new Error(`${REGISTRY_BIN} is missing: apt-get install -y docker-registry`);
+  dockerRegistry(); // throws with the fix when provisioning did not run
   workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'podhooks-registry-'));
 
   // TLS for the basic-auth registry, from a private CA.

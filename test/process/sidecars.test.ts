@@ -1,5 +1,5 @@
 // The scripts that run inside users' pods (sidecars/bin), run for real under Debian's
-// static busybox (/bin/busybox, apt package busybox-static): the preStart wrapper, the
+// static busybox (Debian's busybox-static, from the cache scripts/provision-debs.sh fills): the preStart wrapper, the
 // probe runner, the preOnline runner and the log streamer. Servers are node servers on
 // 127.0.0.1; temp dirs stand in for the shared volumes and the termination log. Every
 // process started here is stopped by PID in afterEach.
@@ -12,10 +12,11 @@ import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import forge from 'node-forge';
+import { busybox } from '../helpers/tools';
 
 jest.setTimeout(20_000);
 
-const BB = '/bin/busybox';
+const BB = busybox();
 const BIN = resolve(__dirname, '../../sidecars/bin');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -241,7 +242,7 @@ describe('wrapper.sh (preStart)', () => {
     const { env } = setup();
     const p = start(
       'wrapper.sh',
-      app('trap \'echo got-term > "$MARK"; kill $s; exit 0\' TERM; /bin/busybox sleep 30 & s=$!; echo ready; wait $s; exit 9'),
+      app('trap \'echo got-term > "$MARK"; kill $s; exit 0\' TERM; "$PODHOOKS_BUSYBOX" sleep 30 & s=$!; echo ready; wait $s; exit 9'),
       { ...env, PODHOOKS_PRE_START: 'echo hook' },
     );
     await waitFor('the app to be ready', () => p.out().includes('ready\n'));
@@ -258,7 +259,7 @@ describe('wrapper.sh (preStart)', () => {
     const { env } = setup();
     const p = start('wrapper.sh', app('echo app >> "$ORDER"'), {
       ...env,
-      PODHOOKS_PRE_START: 'trap \'echo hook-got-term >> "$MARK"; exit 1\' TERM; echo hook-waiting; /bin/busybox sleep 30 & wait',
+      PODHOOKS_PRE_START: 'trap \'echo hook-got-term >> "$MARK"; exit 1\' TERM; echo hook-waiting; "$PODHOOKS_BUSYBOX" sleep 30 & wait',
     });
     await waitFor('the hook to start', () => p.out().includes('hook-waiting\n'));
     const tree = descendants(p.pid);
