@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { durationSeconds } from './duration';
+import { accessEntryProblem } from './registry/access';
 import { RULES } from './validate/rules';
 
 const action = z.enum(['deny', 'warn', 'audit', 'off']);
@@ -15,6 +16,12 @@ const duration = z
   .string()
   .regex(/^[0-9]+(s|m|h)$/, 'a duration such as 30s, 10m or 720h')
   .transform((v) => durationSeconds(v)!);
+
+/** An allowedRegistries (host, host:port, CIDR) or internalCIDRs (CIDR) entry. */
+const accessEntry = (cidrOnly: boolean) => (value: string, ctx: z.RefinementCtx) => {
+  const problem = accessEntryProblem(value, cidrOnly);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+};
 
 const resources = z.strictObject({
   requests: z.strictObject({ cpu: quantity, memory: quantity }),
@@ -60,10 +67,16 @@ export const configSchema = z.strictObject({
   registry: z
     .strictObject({
       enabled: z.boolean().default(true),
-      timeoutMs: z.number().int().min(100).max(60000).default(3000),
+      /** One deadline for a whole lookup (secrets, manifests, token, redirects, config); the webhook's own timeout is 5 s. */
+      timeoutMs: z.number().int().min(100).max(60000).default(2000),
       cacheSize: z.number().int().min(0).default(1000),
       /** Registries reached over plain HTTP (host:port), e.g. a local test registry. */
       insecureRegistries: z.array(z.string()).default([]),
+      /** Registries, token services and redirect targets (host, host:port or CIDR) that may be reached
+       *  although their addresses are not public (loopback, private, link-local, cluster-internal). */
+      allowedRegistries: z.array(z.string().superRefine(accessEntry(false))).default([]),
+      /** Ranges that count as internal besides the special-purpose ones: pod and service CIDRs that are publicly routable. */
+      internalCIDRs: z.array(z.string().superRefine(accessEntry(true))).default([]),
     })
     .prefault({}),
   debug: z

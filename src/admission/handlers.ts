@@ -19,8 +19,9 @@ export interface Outcome {
 }
 
 export interface ImageConfigSource {
-  /** ENTRYPOINT(+CMD) per container; throws an Error whose message says what failed. */
-  commands(pod: V1Pod, namespace: string | undefined, lookups: PreparedPod['imageLookups']): Promise<Record<string, string[] | Error>>;
+  /** ENTRYPOINT(+CMD) per container, each answer or an Error whose message says what failed.
+   *  `signal` fires when the apiserver stops waiting: lookups stop too. */
+  commands(pod: V1Pod, namespace: string | undefined, lookups: PreparedPod['imageLookups'], signal?: AbortSignal): Promise<Record<string, string[] | Error>>;
 }
 
 export interface NamespaceLabelSource {
@@ -44,7 +45,8 @@ function isPod(req: AdmissionRequest): boolean {
   return req.kind.kind === 'Pod' && (req.kind.group ?? '') === '' && !req.subResource;
 }
 
-export async function mutate(req: AdmissionRequest, ctx: AdmissionContext): Promise<Outcome> {
+/** `signal` fires when the apiserver gives up on this review (its timeout, or it closed the connection). */
+export async function mutate(req: AdmissionRequest, ctx: AdmissionContext, signal?: AbortSignal): Promise<Outcome> {
   if (!isPod(req)) return allow(req.uid, `kind ${req.kind.kind} is not mutated`);
   if (req.operation !== 'CREATE') return allow(req.uid, `operation ${req.operation} is not mutated`);
   const pod = req.object as V1Pod;
@@ -53,7 +55,7 @@ export async function mutate(req: AdmissionRequest, ctx: AdmissionContext): Prom
 
   let imageCommands: Record<string, string[]> | undefined;
   if (prepared.imageLookups.length && ctx.images && ctx.config.registry.enabled) {
-    const answers = await ctx.images.commands(pod, namespace, prepared.imageLookups);
+    const answers = await ctx.images.commands(pod, namespace, prepared.imageLookups, signal);
     imageCommands = {};
     for (const [container, answer] of Object.entries(answers)) {
       if (answer instanceof Error) prepared.errors.push(`container ${container}: ${answer.message}; set annotation podhooks.io/entrypoint.${container} or add command to the container`);

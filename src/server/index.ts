@@ -67,7 +67,17 @@ export async function startServer(config: Config, logger: Logger, metrics = new 
     nativeSidecars: await nativeSidecarsFor(config, cluster, logger),
     namespaces: cluster ? namespaceLabelCache(cluster, config.kubernetes.apiTimeoutMs) : undefined,
     images: config.registry.enabled
-      ? registryImageCommands(new RegistryClient({ timeoutMs: config.registry.timeoutMs, cacheSize: config.registry.cacheSize, insecureRegistries: config.registry.insecureRegistries }), cluster, config.kubernetes.apiTimeoutMs)
+      ? registryImageCommands(
+          new RegistryClient({
+            timeoutMs: config.registry.timeoutMs,
+            cacheSize: config.registry.cacheSize,
+            insecureRegistries: config.registry.insecureRegistries,
+            allowedRegistries: config.registry.allowedRegistries,
+            internalCIDRs: config.registry.internalCIDRs,
+          }),
+          cluster,
+          config.kubernetes.apiTimeoutMs,
+        )
       : undefined,
     authzOffset: authzPacing(config).offset,
   };
