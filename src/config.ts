@@ -86,6 +86,22 @@ export const configSchema = z.strictObject({
       /** Loopback port the JVM's JDWP agent listens on; socat forwards the debug port to it. */
       jvmPort: z.number().int().min(1).max(65535).default(15005),
       socatImage: z.string().optional(),
+      /** The debug port listens on 127.0.0.1 (reached with kubectl port-forward) unless exposed here. */
+      network: z
+        .strictObject({
+          /** Namespaces with this label get the debug port on the pod network, from allowFrom only. */
+          namespaceLabel: z.string().min(1).default('podhooks.io/debug-network=allowed'),
+          /** Every namespace where debug mode is allowed gets it (no label needed). */
+          allNamespaces: z.boolean().default(false),
+          /** The one CIDR the exposed debug port accepts connections from (socat's range= takes one). */
+          allowFrom: z.string().superRefine(accessEntry(true)).optional(),
+        })
+        .prefault({})
+        .check((ctx) => {
+          if (ctx.value.allNamespaces && !ctx.value.allowFrom) {
+            ctx.issues.push({ code: 'custom', input: true, path: ['allNamespaces'], message: 'needs debug.network.allowFrom, the CIDR debuggers connect from' });
+          }
+        }),
     })
     .prefault({}),
   authz: z

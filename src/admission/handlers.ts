@@ -4,6 +4,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { compare } from 'fast-json-patch';
 import type { Config } from '../config';
 import { A } from '../mutate/annotations';
+import { debugAllowFrom } from '../mutate/debug';
 import { injectPrepared, preparePod, type PreparedPod } from '../mutate/inject';
 import { evaluate, exemption, needsNamespaceLabels, type Finding } from '../validate/policy';
 import type { AdmissionRequest, AdmissionResponse } from './review';
@@ -62,11 +63,13 @@ export async function mutate(req: AdmissionRequest, ctx: AdmissionContext, signa
       else imageCommands[container] = answer;
     }
   }
+  const debugNetwork = await debugExposure(prepared, ctx, namespace);
   const result = injectPrepared(prepared, {
     config: ctx.config,
     nativeSidecars: ctx.nativeSidecars,
     namespace,
     imageCommands,
+    debugAllowFrom: debugNetwork.allowFrom,
     // Called by injection only when it really adds the authz container (not for whitelisted-only
     // ports, denials, or a reinvocation that keeps the offset the pod already has).
     authzStartOffsetMs: ctx.authzOffset ? () => ctx.authzOffset!(pod, namespace, req.dryRun === true) : undefined,
@@ -86,6 +89,8 @@ export async function mutate(req: AdmissionRequest, ctx: AdmissionContext, signa
   if (prepared.previous && status(result.pod) === status(pod)) return allow(req.uid, 'already injected');
   const patch = compare(pod, result.pod);
   if (patch.length === 0) return allow(req.uid, 'already injected');
+  const findings = untrustedStatusFindings(result.untrustedStatus);
+  if (debugNetwork.warning) result.warnings.push(debugNetwork.warning);
   return {
     response: {
       uid: req.uid,
@@ -93,9 +98,34 @@ export async function mutate(req: AdmissionRequest, ctx: AdmissionContext, signa
       patchType: 'JSONPatch',
       patch: Buffer.from(JSON.stringify(patch)).toString('base64'),
       ...(result.warnings.length ? { warnings: result.warnings.map(shortWarning) } : {}),
+      ...(findings ? { auditAnnotations: { [`warn-${findings[0].rule}`]: findings[0].message } } : {}),
     },
     decision: 'patched',
+    ...(findings ? { findings } : {}),
   };
+}
+
+/**
+ * Where the debug port listens: on 127.0.0.1 (kubectl port-forward), or on the pod network
+ * from debug.network.allowFrom only when the config or the namespace's label allows it.
+ * Labels that cannot be read keep it private, and the answer says so.
+ */
+async function debugExposure(prepared: PreparedPod, ctx: AdmissionContext, namespace: string | undefined): Promise<{ allowFrom?: string; warning?: string }> {
+  const net = ctx.config.debug.network;
+  if (!prepared.parsed?.spec.debug || !net.allowFrom || net.allNamespaces) return { allowFrom: debugAllowFrom(ctx.config, undefined) };
+  const privately = 'podhooks debug: port stays on 127.0.0.1 (kubectl port-forward);';
+  if (!namespace || !ctx.namespaces) return { warning: `${privately} namespace labels cannot be read` };
+  try {
+    return { allowFrom: debugAllowFrom(ctx.config, await ctx.namespaces.labels(namespace)) };
+  } catch (err) {
+    return { warning: `${privately} ${(err as Error).message}` };
+  }
+}
+
+/** A forged or foreign podhooks.io/status was ignored: recorded like a policy warning (log line, metric, Event). */
+function untrustedStatusFindings(why: string | undefined): Finding[] | undefined {
+  if (!why) return undefined;
+  return [{ rule: 'untrusted-status', action: 'warn', field: `metadata.annotations['${A.status}']`, message: `ignored, injected as if absent: ${why}` }];
 }
 
 function findingKey(f: Finding): string {

@@ -40,6 +40,8 @@ export interface InjectionStatus {
   targets?: string[];
   /** Pod arrays podhooks created (the user had none), removed again by uninject. */
   created?: ('initContainers' | 'volumes')[];
+  /** The podhooks.io/* annotations that drove the injection (trust.ts checks the status against them). */
+  intent?: Record<string, string | null>;
 }
 
 export type Placement = 'first' | 'before-user' | 'last';

@@ -12,7 +12,8 @@ import { addLogStreamer } from './logstream';
 import { addPreOnline, PRE_ONLINE_LOG } from './preonline';
 import { preStartLogFile, wrapEntrypoint } from './prestart';
 import { ProbeError } from './probes';
-import { StatusError, uninject } from './uninject';
+import { intentHolds, intentOf, recordMismatch, undoPrevious, withIntent, withoutStatus } from './trust';
+import { StatusError } from './uninject';
 
 export interface ImageLookup {
   container: string;
@@ -27,6 +28,9 @@ export interface PreparedPod {
   base: V1Pod;
   parsed?: ParsedAnnotations;
   previous?: InjectionStatus;
+  /** Why podhooks.io/status was not trusted and treated as absent (trust.ts). */
+  untrustedStatus?: string;
+  namespace?: string;
   /** Why nothing is injected (excluded namespace, opt-out, no hooks requested). */
   skip?: string;
   errors: string[];
@@ -40,6 +44,8 @@ export interface InjectOptions {
   namespace?: string;
   /** ENTRYPOINT(+CMD) per container, from the registry, for `imageLookups`. */
   imageCommands?: Record<string, string[]>;
+  /** The CIDR the debug port is exposed to on the pod network (debug.network); unset: 127.0.0.1 only. */
+  debugAllowFrom?: string;
   /** Milliseconds the authorization client waits before its first call (per-app pacing); a
    *  function is called only when the authz container is really added (it may take a token). */
   authzStartOffsetMs?: StartOffset;
@@ -51,6 +57,8 @@ export interface InjectResult {
   skip?: string;
   errors: string[];
   warnings: string[];
+  /** Why podhooks.io/status was ignored (treated as absent); the caller records it. */
+  untrustedStatus?: string;
 }
 
 export function preparePod(pod: V1Pod, config: Config, namespace = pod.metadata?.namespace): PreparedPod {
@@ -63,15 +71,23 @@ export function preparePod(pod: V1Pod, config: Config, namespace = pod.metadata?
     prepared.skip = `namespace ${namespace} is excluded from injection`;
     return prepared;
   }
+  prepared.namespace = namespace;
   try {
-    const undone = uninject(pod);
+    const undone = undoPrevious(pod);
     prepared.base = undone.pod;
     prepared.previous = undone.status;
+    prepared.untrustedStatus = undone.untrusted;
   } catch (err) {
     if (err instanceof StatusError) prepared.errors.push(err.message);
     else throw err;
     return prepared;
   }
+  return planInjection(prepared, config);
+}
+
+/** Parses the base's annotations and decides what to inject and which images to look up. */
+function planInjection(prepared: PreparedPod, config: Config): PreparedPod {
+  const namespace = prepared.namespace;
   const parsed = parseAnnotations(prepared.base, {
     preOnlineTimeoutSeconds: config.injection.preOnlineTimeoutSeconds,
     debugPort: config.debug.defaultPort,
@@ -91,7 +107,9 @@ export function preparePod(pod: V1Pod, config: Config, namespace = pod.metadata?
     for (const name of parsed.spec.containers) {
       const c = prepared.base.spec!.containers.find((x) => x.name === name)!;
       if (c.command?.length || parsed.spec.entrypoints[name]) continue;
-      const known = prepared.previous?.changed[name]?.imageCommand;
+      // Only for a container the previous injection really wrapped (it has a command now).
+      const wrapped = prepared.original.spec?.containers.find((x) => x.name === name)?.command?.length;
+      const known = wrapped ? prepared.previous?.changed[name]?.imageCommand : undefined;
       if (known) parsed.spec.entrypoints[name] = known;
       else prepared.imageLookups.push({ container: name, image: c.image ?? '', hasArgs: !!c.args?.length });
     }
@@ -107,7 +125,47 @@ function entrypointError(lookup: ImageLookup, reason: string): string {
   );
 }
 
+/**
+ * Re-injects the uninjected pod with the intent the status recorded (and the offset it
+ * was given) and compares: `untrusted` says why the status does not hold; `result` is
+ * that re-injection when the intent is still the pod's, so it is the answer.
+ */
+function checkPrevious(prepared: PreparedPod, options: InjectOptions): { untrusted?: string; result?: InjectResult } {
+  const previous = prepared.previous!;
+  const sameIntent = !previous.intent || intentHolds(prepared.base, previous.intent);
+  const base = sameIntent ? prepared.base : withIntent(prepared.base, previous.intent!);
+  const check = planInjection({ original: prepared.original, base, previous, errors: [], imageLookups: [], namespace: prepared.namespace }, options.config);
+  if (check.errors.length || check.imageLookups.length) return { untrusted: 'injecting the pod again from it fails, so it does not describe a podhooks injection' };
+  const again = build(check, { ...options, imageCommands: {} }, previousOffset(prepared.original, previous));
+  const untrusted = again.errors.length ? 'injecting the pod again from it fails' : recordMismatch(prepared.original, previous, again.changed ? again.pod : undefined);
+  if (untrusted) return { untrusted };
+  return sameIntent ? { result: again } : {};
+}
+
+/** The result, saying that an untrusted podhooks.io/status was ignored. */
+function noticed(result: InjectResult, untrusted: string | undefined): InjectResult {
+  if (!untrusted) return result;
+  const notice = `${A.status} was ignored: ${untrusted}`;
+  return result.errors.length ? { ...result, errors: [notice, ...result.errors], untrustedStatus: untrusted } : { ...result, warnings: [`podhooks: ${notice}`, ...result.warnings], untrustedStatus: untrusted };
+}
+
 export function injectPrepared(prepared: PreparedPod, options: InjectOptions): InjectResult {
+  if (prepared.errors.length) return noticed({ pod: prepared.original, changed: false, errors: prepared.errors, warnings: [] }, prepared.untrustedStatus);
+  let offset = options.authzStartOffsetMs;
+  if (prepared.previous) {
+    const checked = checkPrevious(prepared, options);
+    if (checked.result) return checked.result;
+    if (checked.untrusted) {
+      const { original, namespace } = prepared;
+      return injectPrepared(planInjection({ original, base: withoutStatus(original), errors: [], imageLookups: [], namespace, untrustedStatus: checked.untrusted }, options.config), options);
+    }
+    // The offset is only reused from a status that passed the check: one pacing token per pod.
+    offset = previousOffset(prepared.original, prepared.previous) ?? offset;
+  }
+  return noticed(build(prepared, options, offset), prepared.untrustedStatus);
+}
+
+function build(prepared: PreparedPod, options: InjectOptions, offset: StartOffset | undefined): InjectResult {
   const { original, base, parsed } = prepared;
   const unchanged = (skip?: string): InjectResult => ({ pod: base, changed: base !== original, skip, errors: [], warnings: [] });
   if (prepared.errors.length) return { pod: original, changed: false, errors: prepared.errors, warnings: [] };
@@ -162,15 +220,16 @@ export function injectPrepared(prepared: PreparedPod, options: InjectOptions): I
       const state = draft.addVolume(NAMES.stateVolume, { emptyDir: {} });
       addPreOnline(draft, { ...spec, preOnline: spec.preOnline }, config, { bin, logs, state }, native);
     }
-    if (spec.debug) addDebug(draft, spec.debug, config, bin, native);
+    if (spec.debug) addDebug(draft, spec.debug, config, bin, native, options.debugAllowFrom);
     // Last, so the pacing token is only taken once nothing else can fail.
-    if (spec.authz) addAuthz(draft, base, spec.authz, config, previousOffset(original, prepared.previous) ?? options.authzStartOffsetMs);
+    if (spec.authz) addAuthz(draft, base, spec.authz, config, offset);
   } catch (err) {
     if (err instanceof ProbeError) return { pod: original, changed: false, errors: [err.message], warnings: [] };
     throw err;
   }
   if (draft.isEmpty()) return unchanged('nothing to inject');
   if (wrapsEntrypoint || spec.preOnline) draft.status.targets = spec.containers;
+  draft.status.intent = intentOf(base, draft.pod, draft.status.annotations);
   const warnings = spec.debug ? debugWarnings(base, spec.debug) : [];
   return { pod: draft.finish(base), changed: true, errors: [], warnings };
 }

@@ -1,0 +1,196 @@
+// podhooks.io/status is an annotation anyone who writes the pod can forge. Properties:
+// injection never removes a container, init container, volume or annotation podhooks did
+// not add, whatever the status says; a genuine status survives the apiserver's
+// defaulting (reinvocation); a distrusted status is said (warning, audit finding) and
+// its authz offset is not reused.
+import fc from 'fast-check';
+import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import { mutate, type AdmissionContext } from '../../src/admission/handlers';
+import { parseConfig } from '../../src/config';
+import { injectPod } from '../../src/mutate/inject';
+import { NAMES } from '../../src/mutate/layout';
+
+const config = parseConfig({});
+const opts = { config, nativeSidecars: true };
+const STATUS = 'podhooks.io/status';
+const podhooksName = (n: string) => Object.values(NAMES).some((own) => n === own || new RegExp(`^${own}-[0-9]+$`).test(n));
+
+// Entries another injector (or the pod author) put into the pod.
+const foreignContainer: fc.Arbitrary<V1Container> = fc.record({ name: fc.constantFrom('istio-proxy', 'vault-agent', 'linkerd-proxy'), image: fc.constant('proxy:1'), args: fc.constant(['run']) });
+const foreignInit: fc.Arbitrary<V1Container> = fc.record({ name: fc.constantFrom('istio-init', 'vault-init'), image: fc.constant('init:1'), command: fc.constant(['/init']) });
+const foreignVolume = fc.record({ name: fc.constantFrom('istio-envoy', 'vault-secrets', 'podhooks-bin-x'), emptyDir: fc.constant({}) });
+const name = fc.constantFrom('istio-proxy', 'istio-init', 'vault-agent', 'istio-envoy', 'app', 'web', 'podhooks-logs', 'podhooks-bin', 'podhooks-tools', 'podhooks-debug-2', 'podhooks-evil');
+const annotationKey = fc.constantFrom('sidecar.istio.io/status', 'vault.hashicorp.com/agent-inject', 'podhooks.io/pre-start', 'podhooks.io/authz-start-offset-ms', 'podhooks.io/status', 'example.com/x');
+const forgedStatus = fc.record(
+  {
+    version: fc.constant(1),
+    initContainers: fc.array(name, { maxLength: 3 }),
+    containers: fc.array(name, { maxLength: 3 }),
+    volumes: fc.array(name, { maxLength: 3 }),
+    annotations: fc.array(annotationKey, { maxLength: 2 }),
+    changed: fc.dictionary(
+      fc.constantFrom('app', 'web', 'istio-proxy'),
+      fc.record({ env: fc.array(fc.constantFrom('ISTIO_META', 'VAULT_TOKEN', 'PODHOOKS_PRE_START'), { maxLength: 2 }), mounts: fc.array(fc.constantFrom('istio-envoy', 'vault-secrets', 'podhooks-bin'), { maxLength: 2 }), commandPrefix: fc.integer({ min: 0, max: 3 }), hadCommand: fc.boolean() }, { requiredKeys: [] }),
+      { maxKeys: 2 },
+    ),
+    targets: fc.array(fc.constantFrom('app', 'web', 'istio-proxy'), { maxLength: 2 }),
+    created: fc.subarray(['initContainers', 'volumes'] as const),
+  },
+  { requiredKeys: ['version', 'initContainers', 'containers', 'volumes', 'annotations', 'changed'] },
+);
+const hooks = fc.record({ 'podhooks.io/pre-start': fc.constant('echo hi'), 'podhooks.io/debug': fc.constantFrom('true', 'false'), 'podhooks.io/authz': fc.constant('true'), 'podhooks.io/containers': fc.constant('app') }, { requiredKeys: [] });
+
+const pod: fc.Arbitrary<V1Pod> = fc
+  .record({
+    hooks,
+    status: forgedStatus,
+    foreignAnnotations: fc.dictionary(fc.constantFrom('sidecar.istio.io/status', 'vault.hashicorp.com/agent-inject', 'example.com/x'), fc.string({ maxLength: 8 }), { maxKeys: 2 }),
+    containers: fc.uniqueArray(foreignContainer, { selector: (c) => c.name, maxLength: 2 }),
+    inits: fc.uniqueArray(foreignInit, { selector: (c) => c.name, maxLength: 2 }),
+    volumes: fc.uniqueArray(foreignVolume, { selector: (v) => v.name, maxLength: 2 }),
+    appEnv: fc.subarray([{ name: 'ISTIO_META', value: 'x' }, { name: 'VAULT_TOKEN', value: 's.1' }]),
+    appMounts: fc.boolean(),
+  })
+  .map(({ hooks, status, foreignAnnotations, containers, inits, volumes, appEnv, appMounts }) => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'p', namespace: 'shop', annotations: { ...foreignAnnotations, ...hooks, [STATUS]: JSON.stringify(status) } },
+    spec: {
+      containers: [
+        { name: 'app', image: 'app:1', command: ['/app'], env: appEnv, ...(appMounts && volumes.length ? { volumeMounts: [{ name: volumes[0].name, mountPath: '/m' }] } : {}) } as V1Container,
+        ...containers,
+      ],
+      initContainers: inits,
+      volumes,
+    },
+  }));
+
+/** What must survive injection: every entry podhooks does not own, as it was. */
+function foreign(p: V1Pod) {
+  const spec = p.spec!;
+  return {
+    containers: spec.containers.filter((c) => !podhooksName(c.name)).map((c) => c.name),
+    initContainers: (spec.initContainers ?? []).filter((c) => !podhooksName(c.name)),
+    volumes: (spec.volumes ?? []).filter((v) => !podhooksName(v.name)),
+    annotations: Object.entries(p.metadata?.annotations ?? {}).filter(([k]) => !k.startsWith('podhooks.io/')),
+    appEnv: (spec.containers[0].env ?? []).filter((e) => !e.name.startsWith('PODHOOKS_') && e.name !== 'JAVA_TOOL_OPTIONS'),
+    appMounts: (spec.containers[0].volumeMounts ?? []).filter((m) => !podhooksName(m.name)),
+  };
+}
+
+test('inject never removes a container, init container, volume or annotation podhooks did not add, whatever the status lists', () => {
+  fc.assert(
+    fc.property(pod, (p) => {
+      const result = injectPod(p, opts);
+      if (result.errors.length) return;
+      const before = foreign(p);
+      const after = foreign(result.pod);
+      expect(after.containers).toEqual(expect.arrayContaining(before.containers));
+      expect(after.initContainers).toEqual(expect.arrayContaining(before.initContainers));
+      expect(after.volumes).toEqual(expect.arrayContaining(before.volumes));
+      expect(after.annotations).toEqual(expect.arrayContaining(before.annotations));
+      expect(after.appEnv).toEqual(expect.arrayContaining(before.appEnv));
+      expect(after.appMounts).toEqual(expect.arrayContaining(before.appMounts));
+    }),
+    { numRuns: 400 },
+  );
+});
+
+test('a genuine status extended with another injector\'s entries is ignored, and those entries stay', () => {
+  fc.assert(
+    fc.property(pod, foreignContainer, foreignInit, (p, c, i) => {
+      const clean = { ...p, metadata: { ...p.metadata, annotations: { ...p.metadata!.annotations } } };
+      delete clean.metadata.annotations[STATUS];
+      const once = injectPod(clean, opts);
+      fc.pre(once.errors.length === 0 && once.changed);
+      const status = JSON.parse(once.pod.metadata!.annotations![STATUS]);
+      const forged: V1Pod = {
+        ...once.pod,
+        metadata: { ...once.pod.metadata, annotations: { ...once.pod.metadata!.annotations, [STATUS]: JSON.stringify({ ...status, containers: [...status.containers, c.name], initContainers: [...status.initContainers, i.name] }) } },
+        spec: { ...once.pod.spec!, containers: [...once.pod.spec!.containers.filter((x) => x.name !== c.name), c], initContainers: [...(once.pod.spec!.initContainers ?? []).filter((x) => x.name !== i.name), i] },
+      };
+      const result = injectPod(forged, opts);
+      expect(result.untrustedStatus).toMatch(/which podhooks never adds/);
+      expect(result.errors.length ? result.errors[0] : result.warnings[0]).toMatch(/^(podhooks: )?podhooks\.io\/status was ignored: it lists/);
+      expect(result.pod.spec!.containers).toContainEqual(c);
+      expect(result.pod.spec!.initContainers).toContainEqual(i);
+    }),
+    { numRuns: 150 },
+  );
+});
+
+/** What kube-apiserver's defaulting adds to a pod (the fields a reinvocation sends back). */
+function defaulted(p: V1Pod): V1Pod {
+  const probe = (pr: any) =>
+    pr && { timeoutSeconds: 1, periodSeconds: 10, successThreshold: 1, failureThreshold: 3, ...pr, ...(pr.httpGet ? { httpGet: { scheme: 'HTTP', ...pr.httpGet } } : {}) };
+  const container = (c: V1Container): V1Container => ({
+    terminationMessagePath: '/dev/termination-log',
+    terminationMessagePolicy: 'File',
+    imagePullPolicy: 'IfNotPresent',
+    resources: {},
+    ...c,
+    ...(c.ports ? { ports: c.ports.map((x) => ({ protocol: 'TCP', ...x })) } : {}),
+    ...(c.env ? { env: c.env.map((e) => (e.valueFrom?.fieldRef ? { ...e, valueFrom: { fieldRef: { apiVersion: 'v1', ...e.valueFrom.fieldRef } } } : e)) } : {}),
+    ...(c.livenessProbe ? { livenessProbe: probe(c.livenessProbe) } : {}),
+    ...(c.readinessProbe ? { readinessProbe: probe(c.readinessProbe) } : {}),
+    ...(c.startupProbe ? { startupProbe: probe(c.startupProbe) } : {}),
+  });
+  return JSON.parse(
+    JSON.stringify({ ...p, spec: { ...p.spec!, containers: p.spec!.containers.map(container), ...(p.spec!.initContainers ? { initContainers: p.spec!.initContainers.map(container) } : {}) } }),
+  );
+}
+
+test('a genuine status, defaulted by the apiserver, is trusted: reinvocation changes nothing and warns of nothing', () => {
+  const genuine = fc.record({
+    hooks: fc.record(
+      { 'podhooks.io/pre-start': fc.constant('echo hi'), 'podhooks.io/debug': fc.constant('true'), 'podhooks.io/pre-online': fc.constant('echo on'), 'podhooks.io/authz': fc.constant('true') },
+      { requiredKeys: [] },
+    ),
+    probe: fc.boolean(),
+  });
+  fc.assert(
+    fc.property(genuine, ({ hooks, probe }) => {
+      const input: V1Pod = {
+        metadata: { name: 'p', namespace: 'shop', annotations: { ...hooks, ...(hooks['podhooks.io/pre-online'] ? { 'podhooks.io/check-url': 'http://localhost:8080/' } : {}) } },
+        spec: { containers: [{ name: 'app', image: 'app:1', command: ['/app'], ports: [{ containerPort: 8443 }], ...(probe ? { livenessProbe: { httpGet: { path: '/', port: 8443 } } } : {}) }] },
+      };
+      const once = injectPod(defaulted(input), opts);
+      fc.pre(once.errors.length === 0 && once.changed);
+      const reinvoked = defaulted(once.pod);
+      const again = injectPod(reinvoked, opts);
+      expect({ untrusted: again.untrustedStatus, warnings: again.warnings.filter((w) => w.includes(STATUS)) }).toEqual({ untrusted: undefined, warnings: [] });
+      expect(again.pod.metadata!.annotations![STATUS]).toBe(reinvoked.metadata!.annotations![STATUS]);
+    }),
+    { numRuns: 50 },
+  );
+});
+
+describe('admission with a forged status', () => {
+  const forged: V1Pod = {
+    metadata: {
+      name: 'web',
+      namespace: 'shop',
+      annotations: {
+        'podhooks.io/authz': 'true',
+        'podhooks.io/authz-start-offset-ms': '0',
+        [STATUS]: JSON.stringify({ version: 1, initContainers: ['podhooks-authz'], containers: [], volumes: [], annotations: ['podhooks.io/authz-start-offset-ms'], changed: {} }),
+      },
+    },
+    spec: {
+      initContainers: [{ name: 'podhooks-authz', image: 'busybox', command: ['true'] }],
+      containers: [{ name: 'app', image: 'app:1', command: ['/app'], ports: [{ containerPort: 8443 }] }],
+    },
+  };
+
+  test('the offset it claims is not reused: a pacing token is taken; warning, audit annotation and finding say why', async () => {
+    const calls: number[] = [];
+    const ctx: AdmissionContext = { config, nativeSidecars: true, authzOffset: () => (calls.push(1), 700) };
+    const out = await mutate({ uid: 'u', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', namespace: 'shop', object: forged }, ctx);
+    expect(out.decision).toBe('patched');
+    expect(calls).toEqual([1]);
+    const why = 'the init container podhooks-authz is not what podhooks injects';
+    expect(out.response.warnings).toEqual([`podhooks: podhooks.io/status was ignored: ${why}`]);
+    expect(out.response.auditAnnotations).toEqual({ 'warn-untrusted-status': `ignored, injected as if absent: ${why}` });
+    expect(out.findings).toEqual([{ rule: 'untrusted-status', action: 'warn', field: "metadata.annotations['podhooks.io/status']", message: `ignored, injected as if absent: ${why}` }]);
+  });
+});
