@@ -46,6 +46,19 @@ export const configSchema = z.strictObject({
       /** Seconds /readyz reports 503 before the listener closes (lets endpoints drain). */
       shutdownDelaySeconds: z.number().min(0).max(300).optional(),
       shutdownGraceSeconds: z.number().min(0).max(600).default(25),
+      /** Open connections on the webhook port; more are closed at accept (memory stays bounded). */
+      maxConnections: z.number().int().min(1).default(1000),
+      /** Time for the TLS handshake and, separately, for the request headers. */
+      headersTimeoutMs: z.number().int().min(100).default(10_000),
+      /** Time to receive a whole request. */
+      requestTimeoutMs: z.number().int().min(100).default(15_000),
+      /** An idle keep-alive connection is closed after this long. */
+      keepAliveTimeoutMs: z.number().int().min(100).default(65_000),
+    })
+    .check((ctx) => {
+      if (ctx.value.headersTimeoutMs > ctx.value.requestTimeoutMs) {
+        ctx.issues.push({ code: 'custom', input: ctx.value.headersTimeoutMs, path: ['headersTimeoutMs'], message: `must not exceed server.requestTimeoutMs (${ctx.value.requestTimeoutMs})` });
+      }
     })
     .prefault({}),
   injection: z
@@ -159,6 +172,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       mode: z.enum(['files', 'secret']).default('files'),
       secretName: z.string().min(1).default('podhooks-tls'),
+      /** The CA's key lives here, apart from the serving Secret the webhook pods read (same namespace). */
+      caSecretName: z.string().min(1).default('podhooks-ca'),
       leaseName: z.string().min(1).default('podhooks-certificates'),
       mutatingWebhookConfiguration: z.string().min(1).default('podhooks'),
       validatingWebhookConfiguration: z.string().min(1).default('podhooks'),

@@ -2,6 +2,7 @@
 // body with an explicit limit, parse once, decide, serialise once. No middleware chain,
 // no per-request object copies; the decision log line goes to an async destination.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parse as parseContentType } from 'content-type';
 import type { AdmissionContext, Outcome } from '../admission/handlers';
 import { BadReviewError, parseReview, serialiseReview, serialiseStatus, type AdmissionRequest } from '../admission/review';
 import type { Logger } from '../log';
@@ -67,6 +68,13 @@ function givesUp(req: IncomingMessage, res: ServerResponse): { signal: AbortSign
   };
 }
 
+/** application/json by its parsed media type (any case, parameters allowed), in UTF-8. */
+function isJson(header: string): boolean {
+  const { type, parameters } = parseContentType(header);
+  const charset = parameters.charset?.toLowerCase();
+  return type === 'application/json' && (charset === undefined || charset === 'utf-8' || charset === 'utf8');
+}
+
 function reply(res: ServerResponse, code: number, body: string, close: boolean): void {
   res.writeHead(code, {
     'content-type': 'application/json',
@@ -92,9 +100,9 @@ export function createAdmissionHandler(opts: AdmissionHttpOptions) {
       return fail(res, webhook, 405, 'method', `${req.method} is not allowed on /${webhook}; send POST with an AdmissionReview`);
     }
     const type = req.headers['content-type'] ?? '';
-    if (!type.startsWith('application/json')) {
+    if (!isJson(type)) {
       req.resume();
-      return fail(res, webhook, 415, 'content-type', `content-type ${JSON.stringify(type)} is not supported; send application/json`);
+      return fail(res, webhook, 415, 'content-type', `content-type ${JSON.stringify(type.slice(0, 100))} is not supported; send application/json (charset utf-8, if any)`);
     }
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > bodyLimitBytes) {
