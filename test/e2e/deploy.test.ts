@@ -1,7 +1,9 @@
 // deploy/ as a platform team applies it, on a fresh control plane of its own (the
 // admission tests register the same webhook configurations with a URL instead).
-import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { parseAllDocuments, stringify } from 'yaml';
 import { ROOT } from '../helpers/podhooks';
 import { startControlPlane, type ControlPlane } from './harness/controlplane';
 
@@ -45,8 +47,10 @@ test('kubectl apply -k deploy/overlays/self-managed --dry-run=server succeeds, w
   expect(pod.containers[0].args).toEqual(['serve', '--config', '/etc/podhooks/config.yaml', '--certificates-mode=secret']);
   // The replicas may write only their own Secret and the two webhook configurations.
   expect(byKind('Role', 'podhooks-certificates').rules).toEqual([
-    { apiGroups: [''], resources: ['secrets'], resourceNames: ['podhooks-tls'], verbs: ['get', 'update'] },
+    { apiGroups: [''], resources: ['secrets'], resourceNames: ['podhooks-tls', 'podhooks-ca'], verbs: ['get', 'update'] },
     { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['podhooks-certificates'], verbs: ['get', 'update'] },
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
   ]);
   expect(byKind('ClusterRole', 'podhooks-certificates').rules[0].resourceNames).toEqual(['podhooks']);
 });
@@ -99,7 +103,18 @@ test('the base as kustomize renders it: HA, hardening, webhook safety, least-pri
     expect(excluded).toEqual(expect.arrayContaining(['kube-system', 'podhooks']));
     expect(h.clientConfig.service).toEqual(expect.objectContaining({ name: 'podhooks', namespace: 'podhooks' }));
   }
-  // Nothing in the base can write Secrets or webhook configurations; no wildcard anywhere.
+  // Only what the default configuration calls: namespace labels and Events. No pods, no
+  // Leases, no Secrets, no webhook configurations, no wildcard.
+  expect(objects.filter((o: any) => o.kind === 'ClusterRole' || o.kind === 'Role').map((o: any) => [o.kind, o.metadata.name, o.rules])).toEqual([
+    [
+      'ClusterRole',
+      'podhooks',
+      [
+        { apiGroups: [''], resources: ['namespaces'], verbs: ['get'] },
+        { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+      ],
+    ],
+  ]);
   const rules = objects.filter((o: any) => o.kind === 'ClusterRole' || o.kind === 'Role').flatMap((o: any) => o.rules);
   for (const rule of rules) {
     expect(rule.verbs).not.toContain('*');
@@ -107,4 +122,27 @@ test('the base as kustomize renders it: HA, hardening, webhook safety, least-pri
     expect(rule.resources).not.toContain('secrets');
     expect(rule.resources).not.toContain('mutatingwebhookconfigurations');
   }
+});
+
+test('the opt-in components: periodic audit (its RBAC and flag) and the NetworkPolicy apply with the base', () => {
+  // A platform team's kustomization: deploy/ plus both components.
+  const dir = mkdtempSync(join(tmpdir(), 'podhooks-components-'));
+  writeFileSync(
+    join(dir, 'kustomization.yaml'),
+    // kustomize takes relative paths only.
+    stringify({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: [relative(dir, join(ROOT, 'deploy'))], components: ['periodic-audit', 'network-policy'].map((c) => relative(dir, join(ROOT, 'deploy/components', c))) }),
+  );
+  expect(cp.kubectl(['apply', '-f', join(ROOT, 'deploy/base/namespace.yaml')]).code).toBe(0);
+  const r = cp.kubectl(['apply', '-k', dir, '--dry-run=server', '-o', 'yaml']);
+  rmSync(dir, { recursive: true, force: true });
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  const objects = parseAllDocuments(r.stdout).flatMap((d) => (d.toJS().kind === 'List' ? d.toJS().items : [d.toJS()]));
+  const byKind = (kind: string, name: string) => objects.find((o: any) => o.kind === kind && o.metadata.name === name);
+  expect(byKind('Deployment', 'podhooks').spec.template.spec.containers[0].args).toContain('--audit-interval-seconds=300');
+  expect(byKind('ClusterRole', 'podhooks-audit').rules).toEqual([{ apiGroups: [''], resources: ['pods'], verbs: ['list'] }]);
+  const policy = byKind('NetworkPolicy', 'podhooks');
+  expect(policy.metadata.namespace).toBe('podhooks');
+  expect(policy.spec.policyTypes).toEqual(['Ingress']);
+  expect(policy.spec.ingress.map((i: any) => i.ports.map((p: any) => p.port))).toEqual([[8443], [9090]]);
 });
