@@ -1,5 +1,5 @@
 // The validating policy on a real kube-apiserver, with podhooks running as its own
-// ServiceAccount under deploy/base/rbac.yaml: denials with the exact message at
+// ServiceAccount under deploy/'s RBAC (base + periodic-audit): denials with the exact message at
 // `kubectl create` time, warnings the client prints, Events on the pod or its owning
 // workload, `podhooks audit` finding what slipped in while no webhook was registered,
 // `podhooks rejections`, and the periodic audit held by one replica through a Lease.
@@ -38,10 +38,17 @@ async function events(namespace: string, fieldSelector: string): Promise<CoreV1E
   return (await core.listNamespacedEvent({ namespace, fieldSelector })).items;
 }
 
-/** A kubeconfig for system:serviceaccount:podhooks:podhooks, so podhooks runs with exactly the RBAC in deploy/. */
+/** A kubeconfig for system:serviceaccount:podhooks:podhooks, so podhooks runs with exactly the RBAC in deploy/:
+ *  the base, plus components/periodic-audit, which this file's audits need. */
 async function serviceAccountKubeconfig(): Promise<string> {
+  const sa = 'system:serviceaccount:podhooks:podhooks';
   const apply = cp.kubectl(['apply', '-n', 'podhooks', '-f', join(ROOT, 'deploy/base/rbac.yaml')]);
   expect(apply.stderr).toBe('');
+  // The base alone does not let podhooks list pods: only the audit needs that.
+  expect(cp.kubectl(['auth', 'can-i', 'list', 'pods', '--all-namespaces', '--as', sa]).stdout.trim()).toBe('no');
+  const audit = cp.kubectl(['apply', '-f', join(ROOT, 'deploy/components/periodic-audit/rbac.yaml')]);
+  expect(audit.stderr).toBe('');
+  expect(cp.kubectl(['auth', 'can-i', 'list', 'pods', '--all-namespaces', '--as', sa]).stdout.trim()).toBe('yes');
   const token = await core.createNamespacedServiceAccountToken({ name: 'podhooks', namespace: 'podhooks', body: { spec: { expirationSeconds: 3600, audiences: ['https://kubernetes.default.svc'] } } });
   const path = join(dir, 'sa.kubeconfig');
   writeFileSync(
