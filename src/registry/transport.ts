@@ -54,7 +54,9 @@ export function classifyError(e: unknown, url: URL, signal?: AbortSignal): Trans
   const code = typeof err?.code === 'string' ? err.code : '';
   const message = err?.message ?? String(e);
   if (TLS_ERROR_CODES.has(code) || /ssl|tls|certificate/i.test(message)) {
-    return new TransportError('tls', code ? `${code}: ${message}` : message, url);
+    // The host-name mismatch message lists the certificate's names, which the server chose.
+    if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return new TransportError('tls', `${code}: the certificate is not valid for ${url.hostname}`, url);
+    return new TransportError('tls', (code ? `${code}: ${message}` : message).slice(0, 160), url);
   }
   return new TransportError('network', code && !message.includes(code) ? `${code}: ${message}` : message, url);
 }

@@ -232,6 +232,14 @@ describe('remote bodies never reach a message', () => {
   });
 });
 
+test('a certificate for other names: the error says so without listing the names the server chose', async () => {
+  const host = `attacker.test:${secure.port}`;
+  const err = await refusal(client({ allowedRegistries: [host] }).imageConfig(`${host}/app:1`));
+  expect(err.code).toBe('tls');
+  expect(err.message).toContain(`TLS connection to registry ${host} failed (ERR_TLS_CERT_ALTNAME_INVALID: the certificate is not valid for attacker.test)`);
+  expect(err.message).not.toContain('localhost');
+});
+
 describe('one deadline for the whole lookup', () => {
   test('chained slow redirects stop at registry.timeoutMs, not after every hop', async () => {
     const before = front.requests.length;
