@@ -154,9 +154,10 @@ describe('bounded connections', () => {
       const dropped = metric(text, /^podhooks_connections_dropped_total\{port="webhook"\} (\S+)$/m);
       expect(secured).toBeLessThanOrEqual(CAP);
       expect(dropped).toBeGreaterThanOrEqual(CLIENTS - CAP);
-      // headersTimeoutMs: the held ones are closed by the server, and the slots come back.
+      // headersTimeoutMs: the server closes the held ones (the clients never do; those whose
+      // request had started get a 408 first), and the slots come back.
       await until('the slow clients to be timed out', () => closed >= CLIENTS);
-      expect(timedOut).toBe(secured);
+      expect(timedOut).toBeLessThanOrEqual(secured);
       const answer = await post(ph, '/validate', JSON.stringify(review(pod)));
       expect(answer.status).toBe(200);
     } finally {
