@@ -39,6 +39,9 @@ export const configSchema = z.strictObject({
       /** Seconds /readyz reports 503 before the listener closes (lets endpoints drain). */
       shutdownDelaySeconds: z.number().min(0).max(300).optional(),
       shutdownGraceSeconds: z.number().min(0).max(600).default(25),
+      /** The webhook configurations' timeoutSeconds (the apiserver allows 1-30); the latency
+       *  histogram's buckets reach it. The Helm chart sets both from webhooks.timeoutSeconds. */
+      webhookTimeoutSeconds: z.number().int().min(1).max(30).default(5),
     })
     .prefault({}),
   injection: z

@@ -54,7 +54,7 @@ async function nativeSidecarsFor(config: Config, cluster: Cluster | undefined, l
   }
 }
 
-export async function startServer(config: Config, logger: Logger, metrics = new Metrics()): Promise<RunningServer> {
+export async function startServer(config: Config, logger: Logger, metrics = new Metrics(true, config.server.webhookTimeoutSeconds)): Promise<RunningServer> {
   const cluster = await connectCluster(config);
   if (cluster) logger.info({ source: cluster.source }, 'cluster features enabled');
   else logger.info('no cluster configured: events, namespace lookups and certificate bootstrap are off');
