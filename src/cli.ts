@@ -1,59 +1,31 @@
 // The podhooks command line: serve, and the offline tools that share the webhook's code.
+// Commands with more than a few lines live in src/cli/ (and audit/commands.ts).
 import { readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { Command, Option } from 'commander';
 import type { V1Pod } from '@kubernetes/client-node';
 import { ConfigError, loadConfig, type Config } from './config';
 import { ClusterError } from './kube/cluster';
 import { createLogger } from './log';
-import { InjectionFailed, injectManifests } from './mutate/manifests';
 import { startServer } from './server';
 import { evaluate, exemption } from './validate/policy';
 import { InputError, parseDocuments, podSlots } from './workloads';
 import { certsCommand, CertsUsageError } from './certs-cli';
 import { registerAuditCommands } from './audit/commands';
+import { ExitError } from './cli/exit';
+import { parseLabels, readInput } from './cli/input';
+import { registerInjectCommand } from './cli/inject';
+import { registerExplainCommand } from './cli/explain';
 
-/** Exit codes: 0 ok, 1 policy denial / violations, 2 unusable input or usage error. */
-export class ExitError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: number,
-  ) {
-    super(message);
-  }
-}
-
-function readInput(file: string): { text: string; source: string } {
-  if (file === '-') return { text: readFileSync(0, 'utf8'), source: 'stdin' };
-  try {
-    return { text: readFileSync(file, 'utf8'), source: file };
-  } catch (err) {
-    throw new ExitError(`cannot read ${file}: ${(err as Error).message}`, 2);
-  }
-}
+export { ExitError };
 
 function withConfigOption(cmd: Command): Command {
   return cmd.option('-c, --config <file>', 'podhooks config file (YAML); built-in defaults when omitted');
 }
 
-function parseLabels(values: string[]): Record<string, string> {
-  const labels: Record<string, string> = {};
-  for (const v of values) {
-    const eq = v.indexOf('=');
-    if (eq <= 0) throw new ExitError(`--namespace-label ${JSON.stringify(v)}: expected key=value`, 2);
-    labels[v.slice(0, eq)] = v.slice(eq + 1);
-  }
-  return labels;
-}
-
-function injectCommand(opts: { file: string; nativeSidecars: string }, config: Config): string {
-  const { text, source } = readInput(opts.file);
-  const native = opts.nativeSidecars === 'auto' ? undefined : opts.nativeSidecars === 'true';
-  try {
-    return injectManifests(text, source, config, native);
-  } catch (err) {
-    if (err instanceof InjectionFailed) throw new ExitError(err.message, 2);
-    throw err;
-  }
+/** package.json's version: one level above dist/ (and src/), also in the webhook image. */
+export function version(): string {
+  return JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')).version;
 }
 
 function validateCommand(opts: { file: string; namespaceLabel: string[]; output: string }, config: Config): { out: string; denied: boolean } {
@@ -71,9 +43,11 @@ function validateCommand(opts: { file: string; namespaceLabel: string[]; output:
   return { out, denied };
 }
 
-export function buildProgram(): Command {
-  const program = new Command('podhooks')
+export function buildProgram(invokedAs = 'podhooks'): Command {
+  // As a kubectl plugin (kubectl-podhooks on PATH), help and errors say "kubectl podhooks".
+  const program = new Command(invokedAs === 'kubectl-podhooks' ? 'kubectl podhooks' : 'podhooks')
     .description('Kubernetes admission webhooks for lifecycle hooks, live hook logs, JVM debug access and sandboxed-runtime policy')
+    .version(version(), '-V, --version', 'print the podhooks version')
     .showHelpAfterError()
     .exitOverride();
 
@@ -107,13 +81,8 @@ export function buildProgram(): Command {
       process.on('SIGINT', () => stop('SIGINT'));
     });
 
-  withConfigOption(program.command('inject'))
-    .description('inject offline, like the webhook would (Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, List; YAML or JSON, multi-document); prints YAML')
-    .requiredOption('-f, --file <file>', 'input file, or - for stdin')
-    .addOption(new Option('--native-sidecars <mode>', 'sidecar style; auto follows injection.nativeSidecars (offline: native)').choices(['auto', 'true', 'false']).default('auto'))
-    .action((opts) => {
-      process.stdout.write(injectCommand(opts, loadConfig(opts.config)));
-    });
+  registerInjectCommand(program);
+  registerExplainCommand(program);
 
   withConfigOption(program.command('validate'))
     .description('check manifests against the validating policy offline; exit 1 when a rule denies, 2 on unusable input')
@@ -151,7 +120,7 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
+  const program = buildProgram(basename(argv[1] ?? '').replace(/\.js$/, ''));
   try {
     await program.parseAsync(argv);
   } catch (err) {

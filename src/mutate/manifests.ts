@@ -11,7 +11,11 @@ export class InjectionFailed extends Error {
 
 /** Injects every pod and pod template in `text`; throws InjectionFailed listing each problem. */
 export function injectManifests(text: string, source: string, config: Config, nativeSidecars = config.injection.nativeSidecars !== 'false'): string {
-  const docs = parseDocuments(text, source);
+  return toYaml(injectDocuments(parseDocuments(text, source), source, config, nativeSidecars));
+}
+
+/** Injects the pods and pod templates of parsed documents in place, and returns them. */
+export function injectDocuments(docs: Record<string, any>[], source: string, config: Config, nativeSidecars = config.injection.nativeSidecars !== 'false'): Record<string, any>[] {
   const problems: string[] = [];
   for (const slot of podSlots(docs, source)) {
     const result = injectPod(slot.pod, { config, nativeSidecars, namespace: slot.namespace });
@@ -19,5 +23,5 @@ export function injectManifests(text: string, source: string, config: Config, na
     else if (result.changed) slot.replace(result.pod);
   }
   if (problems.length) throw new InjectionFailed(problems);
-  return toYaml(docs);
+  return docs;
 }
