@@ -141,6 +141,12 @@ test('webhooks.timeoutSeconds reaches every webhook and config.server.webhookTim
   expect(r.stderr).toContain('config.server.webhookTimeoutSeconds is 5, but the chart sets it to 8 from webhooks.timeoutSeconds');
 });
 
+test('config: false, 0 and empty lists override deploy/base/config.yaml and the defaults (no Helm merge drops them)', () => {
+  const config = parseConfig(configOf(rendered(['--set', 'config.registry.enabled=false,config.server.shutdownDelaySeconds=0', '--set-json', 'config.validation.sandboxRuntimeClasses=[]'])));
+  expect([config.registry.enabled, config.server.shutdownDelaySeconds, config.validation.sandboxRuntimeClasses]).toEqual([false, 0, []]);
+  expect(parseConfig(configOf(rendered())).server.shutdownDelaySeconds).toBe(5);
+});
+
 test('values.schema.json refuses a bad config value before anything is rendered, naming it', () => {
   const r = template(['--set', 'config.logLevel=loud']);
   expect(r.code).not.toBe(0);
