@@ -49,7 +49,7 @@ function injectCommand(opts: { file: string; nativeSidecars: string }, config: C
   const { text, source } = readInput(opts.file);
   const native = opts.nativeSidecars === 'auto' ? undefined : opts.nativeSidecars === 'true';
   try {
-    return injectManifests(text, source, config, native);
+    return injectManifests(text, source, config, native, (w) => process.stderr.write(`warning: ${w}\n`));
   } catch (err) {
     if (err instanceof InjectionFailed) throw new ExitError(err.message, 2);
     throw err;

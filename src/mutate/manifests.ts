@@ -2,6 +2,7 @@
 import type { Config } from '../config';
 import { parseDocuments, podSlots, toYaml } from '../workloads';
 import { injectPod } from './inject';
+import { describePlacement } from './placement';
 
 export class InjectionFailed extends Error {
   constructor(readonly problems: string[]) {
@@ -9,14 +10,22 @@ export class InjectionFailed extends Error {
   }
 }
 
-/** Injects every pod and pod template in `text`; throws InjectionFailed listing each problem. */
-export function injectManifests(text: string, source: string, config: Config, nativeSidecars = config.injection.nativeSidecars !== 'false'): string {
+/**
+ * Injects every pod and pod template in `text`; throws InjectionFailed listing each
+ * problem. What the webhook would send as admission warnings goes to `warn`, including
+ * that a RuntimeClass placement assigns could not be checked (no cluster offline).
+ */
+export function injectManifests(text: string, source: string, config: Config, nativeSidecars = config.injection.nativeSidecars !== 'false', warn: (text: string) => void = () => undefined): string {
   const docs = parseDocuments(text, source);
   const problems: string[] = [];
   for (const slot of podSlots(docs, source)) {
     const result = injectPod(slot.pod, { config, nativeSidecars, namespace: slot.namespace });
     if (result.errors.length) problems.push(`${slot.where}: ${result.errors.join('; ')}`);
     else if (result.changed) slot.replace(result.pod);
+    for (const w of result.warnings) warn(`${slot.where}: ${w}`);
+    if (result.placement) {
+      warn(`${slot.where}: podhooks placement: ${describePlacement(result.placement)}; could not check that RuntimeClass "${result.placement.runtimeClass}" exists (offline)`);
+    }
   }
   if (problems.length) throw new InjectionFailed(problems);
   return toYaml(docs);
