@@ -121,7 +121,7 @@ function patched(req: AdmissionRequest, pod: V1Pod, injected: V1Pod, warnings: s
 async function checkRuntimeClass(plan: PlacementPlan | undefined, ctx: AdmissionContext): Promise<{ error?: string; warnings: string[] }> {
   if (!plan) return { warnings: [] };
   const what = `RuntimeClass "${plan.runtimeClass}" (validation.placement.sandboxRuntimeClass)`;
-  if (!ctx.runtimeClasses) return { warnings: [`podhooks placement: could not check that ${what} exists (no cluster access)`] };
+  if (!ctx.runtimeClasses) return { warnings: [`podhooks placement: could not check that RuntimeClass "${plan.runtimeClass}" exists (no cluster access)`] };
   try {
     if (await ctx.runtimeClasses.exists(plan.runtimeClass)) return { warnings: [] };
     return { error: `placement: ${what} does not exist, so the offline pod (metadata.labels[${plan.label}]="${plan.value}") cannot be placed in the sandbox. Fix: create the RuntimeClass, or correct validation.placement.sandboxRuntimeClass`, warnings: [] };
