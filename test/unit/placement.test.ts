@@ -62,8 +62,8 @@ describe('injection', () => {
 describe('admission', () => {
   const request = (object: V1Pod, extra: Partial<AdmissionRequest> = {}): AdmissionRequest => ({ uid: 'u', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', namespace: 'media', object, ...extra });
   const ctx = (exists: (name: string) => Promise<boolean>): AdmissionContext => ({ config: assign, nativeSidecars: true, runtimeClasses: { exists } });
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  const patched = (p: V1Pod, patch: string): any => applyPatch(structuredClone(p), JSON.parse(Buffer.from(patch, "base64").toString())).newDocument;
+  // The patched pod, loosely typed so the assertions can reach into it.
+  const patched = (p: V1Pod, patch: string): any => applyPatch(structuredClone(p), JSON.parse(Buffer.from(patch, 'base64').toString())).newDocument;
 
   test('the placement webhook sets the class, says so in the audit annotations and the log reason, and nothing else', async () => {
     const asked: string[] = [];
