@@ -31,7 +31,9 @@ case $targets in *[a-z0-9]*) ;; *) fail 2 "pre-online: PODHOOKS_TARGETS (the gat
 case $timeout in '' | *[!0-9]*) fail 2 "pre-online: PODHOOKS_TIMEOUT_SECONDS='$timeout' is not a whole number of seconds" ;; esac
 case $interval in '' | *[!0-9.]*) fail 2 "pre-online: PODHOOKS_POLL_INTERVAL_SECONDS='$interval' is not a number of seconds" ;; esac
 case $watch_interval in '' | *[!0-9.]*) fail 2 "pre-online: PODHOOKS_WATCH_INTERVAL_SECONDS='$watch_interval' is not a number of seconds" ;; esac
-read -r boot <"$proc/sys/kernel/random/boot_id" || fail 2 "pre-online: cannot read $proc/sys/kernel/random/boot_id"
+# The boot id tells a mark from before a node restart; probe.sh reads the same file.
+boot=none
+if [ -r "$proc/sys/kernel/random/boot_id" ]; then read -r boot <"$proc/sys/kernel/random/boot_id" || [ -n "$boot" ] || boot=none; fi
 if $BB mkdir -p "$log_dir" 2>/dev/null && : >>"$log_dir/pre-online.log" 2>/dev/null; then
   log=$log_dir/pre-online.log
 else

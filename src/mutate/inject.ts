@@ -64,6 +64,12 @@ export function preparePod(pod: V1Pod, config: Config, namespace = pod.metadata?
     prepared.errors.push('spec.containers is missing or empty; a pod needs at least one container');
     return prepared;
   }
+  // The apiserver validates names only after admission; podhooks picks containers by name.
+  const unnamed = pod.spec.containers.findIndex((c) => typeof c?.name !== 'string' || c.name === '');
+  if (unnamed >= 0) {
+    prepared.errors.push(`spec.containers[${unnamed}] has no name; every container needs one`);
+    return prepared;
+  }
   if (namespace && (namespace === config.namespace || config.injection.excludedNamespaces.includes(namespace))) {
     prepared.skip = `namespace ${namespace} is excluded from injection`;
     return prepared;

@@ -538,6 +538,14 @@ describe('probe.sh', () => {
       expect(await check()).toMatchObject({ code: 1, out: notOnline });
     });
 
+    test('a runtime without a boot id still compares starts', async () => {
+      const { check, mark, proc, state } = gate(4242);
+      rmSync(join(proc, 'sys'), { recursive: true });
+      mark('none 4243\n');
+      expect((await check()).code).toBe(0);
+      expect(read(join(state, 'started.app'))).toBe('none 4242\n');
+    });
+
     test('a state directory it cannot write is named in the failure', async () => {
       const { check, state } = gate(4242);
       chmodSync(state, 0o555);
