@@ -73,7 +73,7 @@ export async function mutate(req: AdmissionRequest, ctx: AdmissionContext): Prom
   }
   // Not an annotation problem: denied in invalidAnnotations warn mode too.
   const placement = await checkRuntimeClass(prepared.placement, ctx);
-  if (placement.error) return deny(req.uid, `podhooks: ${placement.error}`);
+  if (placement.error) return denyPlacement(req.uid, placement.error);
   const result = injectPrepared(prepared, {
     config: ctx.config,
     nativeSidecars: ctx.nativeSidecars,
@@ -149,12 +149,17 @@ export async function mutatePlacement(req: AdmissionRequest, ctx: AdmissionConte
   }
   if (!placed.plan) return allow(req.uid, 'placement: nothing to assign');
   const check = await checkRuntimeClass(placed.plan, ctx);
-  if (check.error) return deny(req.uid, `podhooks: ${check.error}`);
+  if (check.error) return denyPlacement(req.uid, check.error);
   return patched(req, pod, placed.pod, check.warnings, placed.plan);
 }
 
 function deny(uid: string, message: string): Outcome {
   return { response: { uid, allowed: false, status: { code: 400, reason: 'BadRequest', message } }, decision: 'denied', reason: message };
+}
+
+/** A placement refusal is recorded (log, metric, Event) under the placement rule, not as a bad annotation. */
+function denyPlacement(uid: string, error: string): Outcome {
+  return { ...deny(uid, `podhooks: ${error}`), findings: [{ rule: 'placement', action: 'deny', field: 'spec.runtimeClassName', message: error }] };
 }
 
 function findingKey(f: Finding): string {

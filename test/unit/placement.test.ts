@@ -87,6 +87,8 @@ describe('admission', () => {
       'podhooks: placement: RuntimeClass "kata" (validation.placement.sandboxRuntimeClass) does not exist, so the offline pod (metadata.labels[podhooks.io/workload]="batch") cannot be placed in the sandbox. Fix: create the RuntimeClass, or correct validation.placement.sandboxRuntimeClass';
     for (const outcome of [await mutatePlacement(request(batch), missing), await mutate(request(batch), missing)]) {
       expect(outcome.response).toEqual({ uid: 'u', allowed: false, status: { code: 400, reason: 'BadRequest', message } });
+      // Recorded (log line, metric, Event) under the placement rule.
+      expect(outcome.findings).toEqual([{ rule: 'placement', action: 'deny', field: 'spec.runtimeClassName', message: message.slice('podhooks: '.length) }]);
     }
   });
 
