@@ -92,6 +92,9 @@ afterAll(async () => {
 test('without the RuntimeClass, an offline pod is refused with the reason and the fix', async () => {
   const r = await create('media', job('too-early', 'batch'));
   expect(r.error).toBe(MISSING);
+  // Recorded under the placement rule (the audit line; Events and the counter come from the same record).
+  const line = await ph.waitForLog((l) => l.msg === 'policy decision' && l.name === 'too-early');
+  expect(line).toMatchObject({ webhook: 'placement', rule: 'placement', action: 'deny', field: 'spec.runtimeClassName' });
 });
 
 describe('with the RuntimeClass', () => {
