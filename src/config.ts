@@ -53,6 +53,11 @@ export const configSchema = z.strictObject({
       toolsImage: z.string().default('ghcr.io/podhooks/tools:0.1.0'),
       toolsImagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent'),
       preOnlineTimeoutSeconds: z.number().int().min(1).max(86400).default(300),
+      /** Longest a preStart hook may run (podhooks.io/pre-start-timeout overrides per pod). */
+      preStartTimeoutSeconds: z.number().int().min(1).max(86400).default(300),
+      /** Containers (names or globs with * and ?) podhooks never targets or touches, besides
+       *  those it recognises as added by Istio, Linkerd, Vault agent and Dapr. */
+      excludedContainers: z.array(z.string().min(1)).default([]),
       resources: resources.default({
         requests: { cpu: '10m', memory: '16Mi' },
         limits: { cpu: '200m', memory: '64Mi' },
@@ -120,6 +125,9 @@ export const configSchema = z.strictObject({
       placement: z
         .strictObject({
           enabled: z.boolean().default(false),
+          /** deny: the validating rule refuses misplaced pods. assign: the mutating webhook also
+           *  sets sandboxRuntimeClass on offline pods that set no runtime class. */
+          mode: z.enum(['deny', 'assign']).default('deny'),
           label: z.string().default('podhooks.io/workload'),
           offlineValues: z.array(z.string()).default(['offline', 'batch']),
           onlineValues: z.array(z.string()).default(['online']),

@@ -33,6 +33,12 @@ export class Metrics {
     labelNames: ['rule', 'action'] as const,
     registers: [this.registry],
   });
+  readonly placements = new Counter({
+    name: 'podhooks_placement_assignments_total',
+    help: 'Pods whose runtime class placement assigned (validation.placement.mode: assign), by runtime class; dry runs excluded.',
+    labelNames: ['runtime_class'] as const,
+    registers: [this.registry],
+  });
   readonly eventsDropped = new Counter({
     name: 'podhooks_events_dropped_total',
     help: 'Kubernetes Events not emitted because the bounded queue was full or the API failed.',

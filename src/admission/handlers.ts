@@ -5,6 +5,8 @@ import { compare } from 'fast-json-patch';
 import type { Config } from '../config';
 import { A } from '../mutate/annotations';
 import { injectPrepared, preparePod, type PreparedPod } from '../mutate/inject';
+import { describePlacement, placeOnly, type PlacementPlan } from '../mutate/placement';
+import { StatusError } from '../mutate/uninject';
 import { evaluate, exemption, needsNamespaceLabels, type Finding } from '../validate/policy';
 import type { AdmissionRequest, AdmissionResponse } from './review';
 
@@ -14,13 +16,20 @@ export interface Outcome {
   response: AdmissionResponse;
   decision: Decision;
   findings?: Finding[];
-  /** Why nothing was done, for the decision log line. */
+  /** Why nothing was done, for the decision log line; or what placement changed. */
   reason?: string;
+  /** The runtime class placement assigned (metrics). */
+  placement?: string;
 }
 
 export interface ImageConfigSource {
   /** ENTRYPOINT(+CMD) per container; throws an Error whose message says what failed. */
   commands(pod: V1Pod, namespace: string | undefined, lookups: PreparedPod['imageLookups']): Promise<Record<string, string[] | Error>>;
+}
+
+export interface RuntimeClassSource {
+  /** Bounded in time; rejects with a message when the API cannot answer. */
+  exists(name: string): Promise<boolean>;
 }
 
 export interface NamespaceLabelSource {
@@ -33,6 +42,8 @@ export interface AdmissionContext {
   nativeSidecars: boolean;
   images?: ImageConfigSource;
   namespaces?: NamespaceLabelSource;
+  /** RuntimeClass lookups for placement (with cluster access only). */
+  runtimeClasses?: RuntimeClassSource;
   /** Per-app pacing of authorization calls: start offset for this pod, in ms. A dry run
    *  must not take a token (the pod will not exist). */
   authzOffset?(pod: V1Pod, namespace: string | undefined, dryRun: boolean): number;
@@ -60,6 +71,9 @@ export async function mutate(req: AdmissionRequest, ctx: AdmissionContext): Prom
       else imageCommands[container] = answer;
     }
   }
+  // Not an annotation problem: denied in invalidAnnotations warn mode too.
+  const placement = await checkRuntimeClass(prepared.placement, ctx);
+  if (placement.error) return denyPlacement(req.uid, placement.error);
   const result = injectPrepared(prepared, {
     config: ctx.config,
     nativeSidecars: ctx.nativeSidecars,
@@ -75,14 +89,18 @@ export async function mutate(req: AdmissionRequest, ctx: AdmissionContext): Prom
     if (ctx.config.injection.invalidAnnotations === 'warn') {
       return { response: { uid: req.uid, allowed: true, warnings: result.errors.map((e) => `podhooks: not injected: ${e}`) }, decision: 'warned', reason: message };
     }
-    return { response: { uid: req.uid, allowed: false, status: { code: 400, reason: 'BadRequest', message } }, decision: 'denied', reason: message };
+    return deny(req.uid, message);
   }
   if (!result.changed) return allow(req.uid, result.skip);
   // On reinvocation the apiserver has defaulted the fields of what podhooks added
   // (terminationMessagePath, fieldRef apiVersion, ...); the same plan means no change.
   const status = (p: V1Pod) => p.metadata?.annotations?.[A.status];
   if (prepared.previous && status(result.pod) === status(pod)) return allow(req.uid, 'already injected');
-  const patch = compare(pod, result.pod);
+  return patched(req, pod, result.pod, [...result.warnings, ...placement.warnings], result.placement);
+}
+
+function patched(req: AdmissionRequest, pod: V1Pod, injected: V1Pod, warnings: string[], plan: PlacementPlan | undefined): Outcome {
+  const patch = compare(pod, injected);
   if (patch.length === 0) return allow(req.uid, 'already injected');
   return {
     response: {
@@ -90,10 +108,58 @@ export async function mutate(req: AdmissionRequest, ctx: AdmissionContext): Prom
       allowed: true,
       patchType: 'JSONPatch',
       patch: Buffer.from(JSON.stringify(patch)).toString('base64'),
-      ...(result.warnings.length ? { warnings: result.warnings.map(shortWarning) } : {}),
+      ...(warnings.length ? { warnings: warnings.map(shortWarning) } : {}),
+      // A change podhooks made on its own (no annotation asked for it) lands in the audit log.
+      ...(plan ? { auditAnnotations: { 'placement-assigned': describePlacement(plan) } } : {}),
     },
     decision: 'patched',
+    ...(plan ? { reason: describePlacement(plan), placement: plan.runtimeClass } : {}),
   };
+}
+
+/** Placement may only assign a RuntimeClass that exists; without cluster access it says it could not check. */
+async function checkRuntimeClass(plan: PlacementPlan | undefined, ctx: AdmissionContext): Promise<{ error?: string; warnings: string[] }> {
+  if (!plan) return { warnings: [] };
+  const what = `RuntimeClass "${plan.runtimeClass}" (validation.placement.sandboxRuntimeClass)`;
+  if (!ctx.runtimeClasses) return { warnings: [`podhooks placement: could not check that RuntimeClass "${plan.runtimeClass}" exists (no cluster access)`] };
+  try {
+    if (await ctx.runtimeClasses.exists(plan.runtimeClass)) return { warnings: [] };
+    return { error: `placement: ${what} does not exist, so the offline pod (metadata.labels[${plan.label}]="${plan.value}") cannot be placed in the sandbox. Fix: create the RuntimeClass, or correct validation.placement.sandboxRuntimeClass`, warnings: [] };
+  } catch (err) {
+    return { error: `placement: cannot check that ${what} exists: ${(err as Error).message}; the offline pod is not admitted without its sandbox`, warnings: [] };
+  }
+}
+
+/**
+ * The placement webhook: offline-labelled pods in any namespace, opted into hooks or
+ * not. Only placement, never hooks (a pod that did not opt in gets none).
+ */
+export async function mutatePlacement(req: AdmissionRequest, ctx: AdmissionContext): Promise<Outcome> {
+  if (!isPod(req)) return allow(req.uid, `kind ${req.kind.kind} is not mutated`);
+  if (req.operation !== 'CREATE') return allow(req.uid, `operation ${req.operation} is not mutated`);
+  const pod = req.object as V1Pod;
+  const namespace = req.namespace || pod.metadata?.namespace;
+  if (namespace && (namespace === ctx.config.namespace || ctx.config.injection.excludedNamespaces.includes(namespace))) return allow(req.uid, `namespace ${namespace} is excluded`);
+  let placed: ReturnType<typeof placeOnly>;
+  try {
+    placed = placeOnly(pod, namespace, ctx.config);
+  } catch (err) {
+    if (!(err instanceof StatusError)) throw err;
+    return deny(req.uid, `podhooks: ${err.message}`);
+  }
+  if (!placed.plan) return allow(req.uid, 'placement: nothing to assign');
+  const check = await checkRuntimeClass(placed.plan, ctx);
+  if (check.error) return denyPlacement(req.uid, check.error);
+  return patched(req, pod, placed.pod, check.warnings, placed.plan);
+}
+
+function deny(uid: string, message: string): Outcome {
+  return { response: { uid, allowed: false, status: { code: 400, reason: 'BadRequest', message } }, decision: 'denied', reason: message };
+}
+
+/** A placement refusal is recorded (log, metric, Event) under the placement rule, not as a bad annotation. */
+function denyPlacement(uid: string, error: string): Outcome {
+  return { ...deny(uid, `podhooks: ${error}`), findings: [{ rule: 'placement', action: 'deny', field: 'spec.runtimeClassName', message: error }] };
 }
 
 function findingKey(f: Finding): string {

@@ -26,7 +26,7 @@ export function injectCommand(opts: { file: string; nativeSidecars: string; outp
   // podhooks changes, not the input's formatting.
   const before = opts.diff ? render(docs, opts.output) : '';
   try {
-    injectDocuments(docs, source, config, native);
+    injectDocuments(docs, source, config, native, (w) => process.stderr.write(`warning: ${w}\n`));
   } catch (err) {
     if (err instanceof InjectionFailed) throw new ExitError(err.message, 2);
     throw err;

@@ -3,11 +3,13 @@
 // nothing is silently ignored (unknown podhooks.io/ keys included).
 import type { V1Pod } from '@kubernetes/client-node';
 import { durationSeconds } from '../duration';
+import { containerRoles, defaultDebugContainer, selectTargets } from './targets';
 
 export const PREFIX = 'podhooks.io/';
 export const A = {
   inject: `${PREFIX}inject`,
   preStart: `${PREFIX}pre-start`,
+  preStartTimeout: `${PREFIX}pre-start-timeout`,
   preOnline: `${PREFIX}pre-online`,
   checkUrl: `${PREFIX}check-url`,
   preOnlineTimeout: `${PREFIX}pre-online-timeout`,
@@ -42,9 +44,14 @@ export interface HookSpec {
   /** Explicit pod-level opt-in/out; undefined when not set. */
   inject?: boolean;
   preStart?: string;
+  /** How long the preStart hook may run before it is stopped and the container fails. */
+  preStartTimeoutSeconds: number;
   preOnline?: { script: string; checkUrl: string; timeoutSeconds: number };
-  /** App containers that get the preStart wrapper (and the preOnline readiness gate). */
+  /** Application containers that get the preStart wrapper and the preOnline readiness gate
+   *  (default: the main container; see targets.ts). */
   containers: string[];
+  /** The main container (kubectl.kubernetes.io/default-container, else the first application one). */
+  main?: string;
   entrypoints: Record<string, string[]>;
   logStream: boolean;
   debug?: { port: number; container: string; suspend: boolean };
@@ -53,6 +60,9 @@ export interface HookSpec {
 
 export interface ParseDefaults {
   preOnlineTimeoutSeconds: number;
+  preStartTimeoutSeconds: number;
+  /** injection.excludedContainers: names or globs podhooks never targets. */
+  excludedContainers: string[];
   debugPort: number;
   authzByDefault: boolean;
 }
@@ -119,8 +129,10 @@ export function parseAnnotations(pod: V1Pod, defaults: ParseDefaults): ParsedAnn
   const annotations = pod.metadata?.annotations ?? {};
   const labels = pod.metadata?.labels ?? {};
   const errors: AnnotationError[] = [];
-  const appContainers = (pod.spec?.containers ?? []).map((c) => c.name);
-  const spec: HookSpec = { containers: appContainers, entrypoints: {}, logStream: false };
+  const allContainers = (pod.spec?.containers ?? []).map((c) => c.name);
+  const roles = containerRoles(pod, defaults.excludedContainers);
+  const appContainers = roles.application;
+  const spec: HookSpec = { containers: [], main: roles.main, entrypoints: {}, logStream: false, preStartTimeoutSeconds: defaults.preStartTimeoutSeconds };
   const get = (key: string): string | undefined => annotations[key];
 
   // A label works too, because a webhook objectSelector can match labels but not annotations.
@@ -131,8 +143,8 @@ export function parseAnnotations(pod: V1Pod, defaults: ParseDefaults): ParsedAnn
     if (!key.startsWith(PREFIX) || KNOWN.has(key)) continue;
     if (key.startsWith(A.entrypoint)) {
       const container = key.slice(A.entrypoint.length);
-      if (!appContainers.includes(container)) {
-        errors.push({ annotation: key, value: annotations[key], message: `names container "${container}", which is not in spec.containers (${appContainers.join(', ') || 'none'})` });
+      if (!allContainers.includes(container)) {
+        errors.push({ annotation: key, value: annotations[key], message: `names container "${container}", which is not in spec.containers (${allContainers.join(', ') || 'none'})` });
         continue;
       }
       const ep = parseEntrypoint(key, annotations[key], errors);
@@ -150,6 +162,14 @@ export function parseAnnotations(pod: V1Pod, defaults: ParseDefaults): ParsedAnn
   if (preStart !== undefined) {
     if (preStart.trim() === '') errors.push({ annotation: A.preStart, value: preStart, message: 'is empty; give a shell script or remove the annotation' });
     else spec.preStart = preStart;
+  }
+  const preStartTimeout = get(A.preStartTimeout);
+  if (preStartTimeout !== undefined) {
+    if (preStart === undefined) errors.push({ annotation: A.preStartTimeout, value: preStartTimeout, message: `only applies with ${A.preStart}; add the hook or remove this annotation` });
+    else {
+      const seconds = parseDurationSeconds(A.preStartTimeout, preStartTimeout, errors);
+      if (seconds) spec.preStartTimeoutSeconds = seconds;
+    }
   }
 
   const preOnline = get(A.preOnline);
@@ -169,18 +189,12 @@ export function parseAnnotations(pod: V1Pod, defaults: ParseDefaults): ParsedAnn
   }
 
   const containers = get(A.containers);
-  if (containers !== undefined) {
-    const names = containers.split(',').map((s) => s.trim()).filter(Boolean);
-    const unknown = names.filter((n) => !appContainers.includes(n));
-    if (names.length === 0 || unknown.length > 0) {
-      errors.push({
-        annotation: A.containers,
-        value: containers,
-        message: names.length === 0 ? `must list container names from spec.containers (${appContainers.join(', ')})` : `names ${unknown.map((n) => JSON.stringify(n)).join(', ')}, not in spec.containers (${appContainers.join(', ')})`,
-      });
-    } else {
-      spec.containers = [...new Set(names)];
-    }
+  const hooksRequested = preStart !== undefined || preOnline !== undefined;
+  if (containers !== undefined || hooksRequested) {
+    const selected = selectTargets(containers, roles, allContainers);
+    if (selected.targets) spec.containers = selected.targets;
+    else if (containers !== undefined) errors.push({ annotation: A.containers, value: containers, message: selected.message! });
+    else if (roles.mainProblem) errors.push(roles.mainProblem);
   }
 
   const debug = get(A.debug);
@@ -190,13 +204,23 @@ export function parseAnnotations(pod: V1Pod, defaults: ParseDefaults): ParsedAnn
   const debugSuspend = get(A.debugSuspend);
   if (debugOn) {
     const port = debugPort === undefined ? defaults.debugPort : parsePort(A.debugPort, debugPort, errors);
-    let container = debugContainer ?? appContainers[0];
+    let container = debugContainer ?? defaultDebugContainer(roles, annotations) ?? '';
     if (debugContainer !== undefined && (!DNS_LABEL.test(debugContainer) || !appContainers.includes(debugContainer))) {
-      errors.push({ annotation: A.debugContainer, value: debugContainer, message: `must name one of spec.containers (${appContainers.join(', ')})` });
+      const foreign = roles.foreign.get(debugContainer);
+      errors.push({
+        annotation: A.debugContainer,
+        value: debugContainer,
+        message: foreign ? `names a container that ${foreign}; debug mode only goes into application containers (${appContainers.join(', ')})` : `must name one of the application containers (${appContainers.join(', ')})`,
+      });
       container = '';
-    } else if (debugContainer === undefined && appContainers.length > 1) {
-      errors.push({ annotation: A.debug, value: debug!, message: `the pod has ${appContainers.length} containers; set ${A.debugContainer} to one of ${appContainers.join(', ')}` });
-      container = '';
+    } else if (!container) {
+      errors.push({
+        annotation: A.debug,
+        value: debug!,
+        message: appContainers.length
+          ? `the pod has ${appContainers.length} application containers; set ${A.debugContainer} to one of ${appContainers.join(', ')}`
+          : `the pod has no application container to debug (${[...roles.foreign].map(([n, w]) => `${n} ${w}`).join(', ')})`,
+      });
     }
     const suspend = debugSuspend === undefined ? false : parseBool(A.debugSuspend, debugSuspend, errors) === true;
     if (port && container) spec.debug = { port, container, suspend };

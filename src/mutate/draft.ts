@@ -40,13 +40,19 @@ export interface InjectionStatus {
   targets?: string[];
   /** Pod arrays podhooks created (the user had none), removed again by uninject. */
   created?: ('initContainers' | 'volumes')[];
+  /** spec.runtimeClassName podhooks set (validation.placement.mode assign); the pod set none. */
+  runtimeClassName?: string;
+}
+
+export function emptyStatus(): InjectionStatus {
+  return { version: 1, initContainers: [], containers: [], volumes: [], annotations: [], changed: {} };
 }
 
 export type Placement = 'first' | 'before-user' | 'last';
 
 export class PodDraft {
   readonly pod: V1Pod;
-  readonly status: InjectionStatus = { version: 1, initContainers: [], containers: [], volumes: [], annotations: [], changed: {} };
+  readonly status: InjectionStatus = emptyStatus();
   private readonly containerNames: Set<string>;
   private readonly volumeNames: Set<string>;
   /** How many podhooks init containers sit in front of the user's own. */
@@ -122,10 +128,16 @@ export class PodDraft {
     if (!this.status.annotations.includes(key)) this.status.annotations.push(key);
   }
 
+  /** Sets spec.runtimeClassName on a pod that has none (placement). */
+  setRuntimeClass(name: string): void {
+    this.pod.spec!.runtimeClassName = name;
+    this.status.runtimeClassName = name;
+  }
+
   /** True when no capability added or changed anything. */
   isEmpty(): boolean {
     const s = this.status;
-    return !s.initContainers.length && !s.containers.length && !s.volumes.length && !s.annotations.length && !Object.keys(s.changed).length;
+    return !s.initContainers.length && !s.containers.length && !s.volumes.length && !s.annotations.length && !Object.keys(s.changed).length && s.runtimeClassName === undefined;
   }
 
   /** The finished pod with its status annotation; arrays the user did not have are only kept when used. */

@@ -11,6 +11,7 @@ import { addAuthz, previousOffset, type StartOffset } from './authz';
 import { addLogStreamer } from './logstream';
 import { addPreOnline, PRE_ONLINE_LOG } from './preonline';
 import { preStartLogFile, wrapEntrypoint } from './prestart';
+import { placementFor, type PlacementPlan } from './placement';
 import { ProbeError } from './probes';
 import { StatusError, uninject } from './uninject';
 
@@ -32,6 +33,8 @@ export interface PreparedPod {
   errors: string[];
   /** preStart containers with no command and no entrypoint annotation: ask the registry. */
   imageLookups: ImageLookup[];
+  /** The runtime class placement assigns (validation.placement.mode assign), with or without hooks. */
+  placement?: PlacementPlan;
 }
 
 export interface InjectOptions {
@@ -51,12 +54,20 @@ export interface InjectResult {
   skip?: string;
   errors: string[];
   warnings: string[];
+  /** Set when placement assigned the pod's runtime class. */
+  placement?: PlacementPlan;
 }
 
 export function preparePod(pod: V1Pod, config: Config, namespace = pod.metadata?.namespace): PreparedPod {
   const prepared: PreparedPod = { original: pod, base: pod, errors: [], imageLookups: [] };
   if (!pod?.spec || !Array.isArray(pod.spec.containers) || pod.spec.containers.length === 0) {
     prepared.errors.push('spec.containers is missing or empty; a pod needs at least one container');
+    return prepared;
+  }
+  // The apiserver validates names only after admission; podhooks picks containers by name.
+  const unnamed = pod.spec.containers.findIndex((c) => typeof c?.name !== 'string' || c.name === '');
+  if (unnamed >= 0) {
+    prepared.errors.push(`spec.containers[${unnamed}] has no name; every container needs one`);
     return prepared;
   }
   if (namespace && (namespace === config.namespace || config.injection.excludedNamespaces.includes(namespace))) {
@@ -72,8 +83,11 @@ export function preparePod(pod: V1Pod, config: Config, namespace = pod.metadata?
     else throw err;
     return prepared;
   }
+  prepared.placement = placementFor(prepared.base, namespace, config);
   const parsed = parseAnnotations(prepared.base, {
     preOnlineTimeoutSeconds: config.injection.preOnlineTimeoutSeconds,
+    preStartTimeoutSeconds: config.injection.preStartTimeoutSeconds,
+    excludedContainers: config.injection.excludedContainers,
     debugPort: config.debug.defaultPort,
     authzByDefault: namespace !== undefined && config.authz.namespaceDefault.includes(namespace),
   });
@@ -85,7 +99,8 @@ export function preparePod(pod: V1Pod, config: Config, namespace = pod.metadata?
 
   const previousTargets = prepared.previous?.targets;
   if (previousTargets && prepared.base.metadata?.annotations?.[A.containers] === undefined) {
-    parsed.spec.containers = parsed.spec.containers.filter((c) => previousTargets.includes(c));
+    const kept = parsed.spec.containers.filter((c) => previousTargets.includes(c));
+    if (kept.length) parsed.spec.containers = kept;
   }
   if (parsed.spec.preStart !== undefined) {
     for (const name of parsed.spec.containers) {
@@ -111,7 +126,12 @@ export function injectPrepared(prepared: PreparedPod, options: InjectOptions): I
   const { original, base, parsed } = prepared;
   const unchanged = (skip?: string): InjectResult => ({ pod: base, changed: base !== original, skip, errors: [], warnings: [] });
   if (prepared.errors.length) return { pod: original, changed: false, errors: prepared.errors, warnings: [] };
-  if (prepared.skip || !parsed) return unchanged(prepared.skip);
+  if (prepared.skip || !parsed) {
+    if (!prepared.placement) return unchanged(prepared.skip);
+    const draft = new PodDraft(base);
+    draft.setRuntimeClass(prepared.placement.runtimeClass);
+    return { pod: draft.finish(base), changed: true, skip: prepared.skip, errors: [], warnings: [], placement: prepared.placement };
+  }
 
   const errors: string[] = [];
   const spec: HookSpec = parsed.spec;
@@ -155,14 +175,15 @@ export function injectPrepared(prepared: PreparedPod, options: InjectOptions): I
         const c = base.spec!.containers.find((x) => x.name === name)!;
         const fromImage = !c.command?.length;
         const command = fromImage ? spec.entrypoints[name] : c.command!;
-        wrapEntrypoint(draft, name, { command, fromImage }, { bin, logs });
+        wrapEntrypoint(draft, name, { command, fromImage }, { bin, logs }, spec.preStartTimeoutSeconds);
       }
     }
     if (spec.preOnline) {
       const state = draft.addVolume(NAMES.stateVolume, { emptyDir: {} });
-      addPreOnline(draft, { ...spec, preOnline: spec.preOnline }, config, { bin, logs, state }, native);
+      addPreOnline(draft, base, { ...spec, preOnline: spec.preOnline }, config, { bin, logs, state }, native);
     }
     if (spec.debug) addDebug(draft, spec.debug, config, bin, native);
+    if (prepared.placement) draft.setRuntimeClass(prepared.placement.runtimeClass);
     // Last, so the pacing token is only taken once nothing else can fail.
     if (spec.authz) addAuthz(draft, base, spec.authz, config, previousOffset(original, prepared.previous) ?? options.authzStartOffsetMs);
   } catch (err) {
@@ -172,7 +193,7 @@ export function injectPrepared(prepared: PreparedPod, options: InjectOptions): I
   if (draft.isEmpty()) return unchanged('nothing to inject');
   if (wrapsEntrypoint || spec.preOnline) draft.status.targets = spec.containers;
   const warnings = spec.debug ? debugWarnings(base, spec.debug) : [];
-  return { pod: draft.finish(base), changed: true, errors: [], warnings };
+  return { pod: draft.finish(base), changed: true, errors: [], warnings, placement: prepared.placement };
 }
 
 /** Offline injection (CLI, tests): no registry, so containers without a command need the entrypoint annotation. */

@@ -78,6 +78,7 @@ export function uninject(pod: V1Pod): { pod: V1Pod; status?: InjectionStatus } {
     },
   };
   for (const key of status.created ?? []) if (out.spec![key]!.length === 0) delete out.spec![key];
+  if (status.runtimeClassName !== undefined && spec.runtimeClassName === status.runtimeClassName) delete out.spec!.runtimeClassName;
   if (!spec.initContainers) delete out.spec!.initContainers;
   if (!spec.volumes) delete out.spec!.volumes;
   if (Object.keys(annotations).length === 0) delete out.metadata!.annotations;

@@ -90,6 +90,7 @@ test('the base as kustomize renders it: HA, hardening, webhook safety, least-pri
   expect(hooks.map((h: any) => [h.name, h.failurePolicy, h.reinvocationPolicy])).toEqual([
     ['namespace.podhooks.io', 'Fail', 'IfNeeded'],
     ['object.podhooks.io', 'Fail', 'IfNeeded'],
+    ['placement.podhooks.io', 'Ignore', 'IfNeeded'],
     ['validate.podhooks.io', 'Ignore', undefined],
     ['debug.podhooks.io', 'Fail', undefined],
   ]);

@@ -58,6 +58,33 @@ describe('podhooks inject', () => {
     expect(out.spec.template.spec.containers.map((c: any) => c.name)).toEqual(['app', 'podhooks-logs']);
   });
 
+  test('a pod with an args-only metrics agent: only the main container is wrapped, and inject needs no registry', () => {
+    const pod = `apiVersion: v1
+kind: Pod
+metadata: {name: shop, namespace: shop, annotations: {podhooks.io/pre-start: test -f /app/app.jar}}
+spec:
+  containers:
+    - {name: app, image: app:2, command: [java, -jar, /app/app.jar]}
+    - {name: metrics-agent, image: agent:5, args: ["--listen=:9100"]}
+`;
+    const r = run(['inject', '-f', file('agent.yaml', pod)]);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    const [app, agent] = parse(r.stdout).spec.containers;
+    expect(app.command.slice(0, 3)).toEqual(['/podhooks/bin/busybox', 'sh', '/podhooks/bin/wrapper.sh']);
+    expect(agent).toEqual({ name: 'metrics-agent', image: 'agent:5', args: ['--listen=:9100'] });
+  });
+
+  test('placement assign: the class is set, and stderr says the RuntimeClass could not be checked offline', () => {
+    const config = file('placement.yaml', 'validation: {placement: {enabled: true, mode: assign}}\n');
+    const pod = 'apiVersion: v1\nkind: Pod\nmetadata: {name: t, namespace: media, labels: {podhooks.io/workload: batch}}\nspec: {containers: [{name: c, image: c}]}\n';
+    const r = run(['inject', '-c', config, '-f', file('batch.yaml', pod)]);
+    expect(r.code).toBe(0);
+    expect(parse(r.stdout).spec.runtimeClassName).toBe('kata');
+    expect(r.stderr).toBe(
+      'warning: document 1 (Pod t): podhooks placement: spec.runtimeClassName set to "kata": metadata.labels[podhooks.io/workload]="batch" marks an offline workload (validation.placement.mode: assign); could not check that RuntimeClass "kata" exists (offline)\n',
+    );
+  });
+
   test('unusable input exits 2 with the reason on stderr', () => {
     const bad = run(['inject', '-f', file('bad.yaml', 'kind: [unclosed')]);
     expect(bad.code).toBe(2);
