@@ -215,6 +215,7 @@ spec:
     expect(e.webhooks.map((w: any) => [w.webhook, w.outcome])).toEqual([
       ['namespace.podhooks.io', 'called'],
       ['object.podhooks.io', 'skipped'],
+      ['placement.podhooks.io', 'skipped'],
       ['validate.podhooks.io', 'called'],
       ['debug.podhooks.io', 'skipped'],
     ]);
