@@ -12,6 +12,7 @@ import { addLogStreamer } from './logstream';
 import { addPreOnline, PRE_ONLINE_LOG } from './preonline';
 import { preStartLogFile, wrapEntrypoint } from './prestart';
 import { ProbeError } from './probes';
+import { addTrafficGate } from './traffic';
 import { StatusError, uninject } from './uninject';
 
 export interface ImageLookup {
@@ -80,7 +81,7 @@ export function preparePod(pod: V1Pod, config: Config, namespace = pod.metadata?
   prepared.parsed = parsed;
   prepared.errors.push(...parsed.errors.map(formatAnnotationError));
   if (parsed.spec.inject === false) prepared.skip = `${A.inject} is "false"`;
-  else if (!parsed.wantsInjection) prepared.skip = 'no podhooks hook, debug or authz annotation';
+  else if (!parsed.wantsInjection) prepared.skip = 'no podhooks hook, debug, authz or traffic annotation';
   if (prepared.skip || prepared.errors.length) return prepared;
 
   const previousTargets = prepared.previous?.targets;
@@ -163,6 +164,7 @@ export function injectPrepared(prepared: PreparedPod, options: InjectOptions): I
       addPreOnline(draft, { ...spec, preOnline: spec.preOnline }, config, { bin, logs, state }, native);
     }
     if (spec.debug) addDebug(draft, spec.debug, config, bin, native);
+    addTrafficGate(draft, spec.traffic);
     // Last, so the pacing token is only taken once nothing else can fail.
     if (spec.authz) addAuthz(draft, base, spec.authz, config, previousOffset(original, prepared.previous) ?? options.authzStartOffsetMs);
   } catch (err) {

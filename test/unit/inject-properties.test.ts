@@ -28,7 +28,7 @@ const container = (n: string) =>
     { requiredKeys: ['name', 'image'] },
   ) as fc.Arbitrary<V1Container>;
 
-const annotationValue = fc.oneof(fc.constantFrom('true', 'false', '5005', 'app', 'echo hi', 'http://localhost:8080/', '30s', '["/entry"]', ''), fc.string({ maxLength: 20 }));
+const annotationValue = fc.oneof(fc.constantFrom('true', 'false', '5005', 'app', 'echo hi', 'http://localhost:8080/', '30s', '["/entry"]', '', 'manual', 'auto'), fc.string({ maxLength: 20 }));
 const annotationKey = fc.constantFrom(
   'podhooks.io/pre-start',
   'podhooks.io/pre-online',
@@ -42,10 +42,14 @@ const annotationKey = fc.constantFrom(
   'podhooks.io/debug-port',
   'podhooks.io/authz',
   'podhooks.io/authz-ports',
+  'podhooks.io/traffic',
   'podhooks.io/unknown',
   'example.com/other',
 );
-const hookAnnotations = fc.record({ 'podhooks.io/pre-start': fc.constantFrom('echo hi', 'set -e; ./warm'), 'podhooks.io/pre-online': fc.constant('echo online'), 'podhooks.io/check-url': fc.constant('http://localhost:8080/health') }, { requiredKeys: [] });
+const hookAnnotations = fc.record(
+  { 'podhooks.io/pre-start': fc.constantFrom('echo hi', 'set -e; ./warm'), 'podhooks.io/pre-online': fc.constant('echo online'), 'podhooks.io/check-url': fc.constant('http://localhost:8080/health'), 'podhooks.io/traffic': fc.constantFrom('manual', 'auto') },
+  { requiredKeys: [] },
+);
 
 const pod: fc.Arbitrary<V1Pod> = fc
   .uniqueArray(name, { minLength: 1, maxLength: 3 })
@@ -62,6 +66,7 @@ const pod: fc.Arbitrary<V1Pod> = fc
         {
           containers: fc.tuple(...names.map((n) => container(n === 'podhooks-logs' ? 'x' + n : n))),
           initContainers: fc.array(container('init-user'), { maxLength: 1 }),
+          readinessGates: fc.uniqueArray(fc.constantFrom('podhooks.io/online', 'example.com/lb'), { maxLength: 2 }).map((types) => types.map((conditionType) => ({ conditionType }))),
           volumes: fc.array(fc.record({ name: fc.constantFrom('podhooks-bin', 'data', 'podhooks-logs'), emptyDir: fc.constant({}) }), { maxLength: 2 }).map((vs) => vs.filter((v, i) => vs.findIndex((w) => w.name === v.name) === i)),
         },
         { requiredKeys: ['containers'] },
