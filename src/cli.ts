@@ -11,6 +11,7 @@ import { evaluate, exemption } from './validate/policy';
 import { InputError, parseDocuments, podSlots } from './workloads';
 import { certsCommand, CertsUsageError } from './certs-cli';
 import { registerAuditCommands } from './audit/commands';
+import { registerTrafficCommands } from './cli/traffic';
 
 /** Exit codes: 0 ok, 1 policy denial / violations, 2 unusable input or usage error. */
 export class ExitError extends Error {
@@ -144,6 +145,10 @@ export function buildProgram(): Command {
     });
 
   registerAuditCommands(program, (message, code) => {
+    throw new ExitError(message, code);
+  });
+
+  registerTrafficCommands(program, (message, code) => {
     throw new ExitError(message, code);
   });
 
