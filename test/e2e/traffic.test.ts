@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AdmissionregistrationV1Api, AppsV1Api, CoreV1Api, DiscoveryV1Api, RbacAuthorizationV1Api, type V1Pod } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, AppsV1Api, CoreV1Api, DiscoveryV1Api, KubeConfig, RbacAuthorizationV1Api, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import { CLI, ROOT, startPodhooks, type Podhooks } from '../helpers/podhooks';
 import { startControlPlane, type ControlPlane } from './harness/controlplane';
 import { startSimulatedKubelet, type SimulatedKubelet } from './harness/kubelet-sim';
@@ -79,6 +79,7 @@ async function endpoint(ip: string) {
   const slices = await kcApi(DiscoveryV1Api).listNamespacedEndpointSlice({ namespace: NS, labelSelector: 'kubernetes.io/service-name=checkout' });
   return slices.items.flatMap((s) => s.endpoints ?? []).find((e) => e.addresses.includes(ip));
 }
+const MERGE = setHeaderOptions('Content-Type', 'application/strategic-merge-patch+json');
 const kcApi = <T>(api: new (...args: any[]) => T) => cp.kubeConfig().makeApiClient(api as any) as T;
 
 beforeAll(async () => {
@@ -111,6 +112,10 @@ beforeAll(async () => {
     body: { metadata: { name: 'no-events' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'no-events' }, subjects: [{ kind: 'ServiceAccount', name: 'silent', namespace: NS }] },
   });
 
+  // The optional policy, as shipped: every `podhooks online|offline` below runs under it.
+  const policy = cp.kubectl(['apply', '-f', join(ROOT, 'deploy/examples/traffic-approver-policy.yaml')]);
+  expect([policy.code, policy.stderr]).toEqual([0, '']);
+
   await core.createNamespacedService({ namespace: NS, body: { metadata: { name: 'checkout' }, spec: { selector: labels, ports: [{ port: 80, targetPort: 8080 as any }] } } });
   kubelet = await startSimulatedKubelet(kc, { node: 'sim-node', namespace: NS });
 });
@@ -129,7 +134,7 @@ describe('one pod, by name, as the release pipeline (only the documented Role)',
     // Another controller's condition, which no podhooks patch may disturb.
     await core.patchNamespacedPodStatus(
       { name: 'web-1', namespace: NS, body: { status: { conditions: [{ type: 'example.com/lb', status: 'True', reason: 'Registered', lastTransitionTime: new Date() }] } } },
-      (await import('@kubernetes/client-node')).setHeaderOptions('Content-Type', 'application/strategic-merge-patch+json'),
+      MERGE,
     );
   });
 
@@ -307,6 +312,47 @@ describe('a Deployment rollout approved as a whole', () => {
       expect(p.spec!.containers[0].image).toBe('registry.example.com/shop/storefront:2');
       expect(cond(p, 'podhooks.io/online')).toMatchObject({ status: 'True', message: `approved by ${PIPELINE}: release 2` });
     }
+  });
+});
+
+describe('deploy/examples/traffic-approver-policy.yaml: the pipeline may change nothing else through pods/status', () => {
+  let pipeline: CoreV1Api;
+  const denial = (patch: object, dryRun?: string, options = MERGE) =>
+    pipeline.patchNamespacedPodStatus({ name: 'fenced', namespace: NS, body: patch, dryRun }, options).then(
+      () => 'allowed',
+      (err) => String(JSON.parse(err.body).message),
+    );
+  beforeAll(async () => {
+    const kc = new KubeConfig();
+    kc.loadFromFile(kubeconfigs.pipeline);
+    pipeline = kc.makeApiClient(CoreV1Api);
+    await core.createNamespacedPod({ namespace: NS, body: manualPod('fenced') });
+    await running('fenced');
+    // Policies take effect once the apiserver has loaded them; a dry run shows when, changing nothing.
+    await eventually('the policy to be in force', async () => ((await denial({ metadata: { labels: { app: 'x' } } }, 'All')) === 'allowed' ? undefined : true));
+  });
+
+  test('not the Ready condition', async () => {
+    expect(await denial({ status: { conditions: [{ type: 'Ready', status: 'True' }] } })).toContain(
+      "ValidatingAdmissionPolicy 'podhooks-traffic-approvers' with binding 'podhooks-traffic-approvers' denied request: traffic approvers may change only the podhooks.io/online condition (podhooks online|offline), not the pod's other conditions",
+    );
+  });
+
+  test('not the labels that decide Service membership', async () => {
+    expect(await denial({ metadata: { labels: { app: 'payments' } } })).toContain("denied request: traffic approvers may not change a pod's labels or annotations through pods/status");
+  });
+
+  test('not the pod IP the EndpointSlice publishes', async () => {
+    // A merge patch replaces the podIPs list (a strategic merge would add to it).
+    expect(await denial({ status: { podIP: '10.9.9.9', podIPs: [{ ip: '10.9.9.9' }] } }, undefined, setHeaderOptions('Content-Type', 'application/merge-patch+json'))).toContain("denied request: traffic approvers may change only the podhooks.io/online condition of a pod's status (not its IPs");
+    const pod = await read('fenced');
+    expect([pod.metadata!.labels!.app, cond(pod, 'Ready')!.status, pod.status!.podIP]).toEqual(['checkout', 'False', expect.stringMatching(/^10\.244\.0\./)]);
+  });
+
+  test('but podhooks online, under the same policy, does its job', async () => {
+    const r = await podhooks(['online', 'fenced', '--reason', 'fenced but approved'], 'pipeline');
+    expect([r.code, r.stdout, r.stderr]).toEqual([0, 'pod/fenced online\n', '']);
+    await readyIs('fenced', 'True');
   });
 });
 
