@@ -6,7 +6,7 @@ import { loadConfig } from '../config';
 import { ClusterError, connectCluster } from '../kube/cluster';
 import { parseDuration } from '../audit/text';
 import { parseRolloutRef, RolloutError } from '../traffic/rollout';
-import { RBAC_EXAMPLE, TrafficError, type Direction } from '../traffic/transition';
+import { apiserverMessage, RBAC_EXAMPLE, TrafficError, type Direction } from '../traffic/transition';
 import type { Target } from '../traffic/switch';
 
 /** Throws the CLI's exit error (message, exit code). */
@@ -62,8 +62,9 @@ async function run(direction: Direction, pods: string[], opts: TrafficOpts, fail
   const kc = cluster.kubeConfig;
   const namespace = opts.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
   const { switchTraffic } = await import('../traffic/switch');
+  let failed = 0;
   try {
-    const failed = await switchTraffic(kc, {
+    failed = await switchTraffic(kc, {
       direction,
       namespace,
       reason: opts.reason.trim(),
@@ -72,11 +73,13 @@ async function run(direction: Direction, pods: string[], opts: TrafficOpts, fail
       say: (line) => process.stdout.write(`${line}\n`),
       complain: (line) => process.stderr.write(`podhooks: ${direction}: ${line}\n`),
     });
-    if (failed) fail(`${failed} pod(s) could not be put ${direction}`, 1);
   } catch (err) {
     if (err instanceof TrafficError) fail(err.message, err.exitCode);
-    throw err;
+    // An apiserver answer or a connection error: say what it said, not a stack trace.
+    const code = (err as { code?: unknown }).code;
+    fail(`talking to the apiserver failed${typeof code === 'number' ? ` (HTTP ${code})` : ''}: ${apiserverMessage(err)}`, 1);
   }
+  if (failed) fail(`${failed} pod(s) could not be put ${direction}`, 1);
 }
 
 function trafficCommand(program: Command, direction: Direction, fail: Fail): void {

@@ -4,13 +4,11 @@
 // status patch of podhooks.io/online and an Event that records who and why.
 // Loaded lazily by src/cli/traffic.ts, like every other use of client-node.
 import { randomBytes } from 'node:crypto';
-import { AppsV1Api, AuthenticationV1Api, AuthorizationV1Api, CoreV1Api, type KubeConfig, type V1Deployment, type V1Pod, type V1ReplicaSet } from '@kubernetes/client-node';
+import { AppsV1Api, AuthenticationV1Api, AuthorizationV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Deployment, type V1Pod, type V1ReplicaSet } from '@kubernetes/client-node';
 import { replicaName } from '../kube/cluster';
 import { deadline } from '../kube/deadline';
 import { newestReplicaSet, replicaSetPodSelector, RolloutError, rolloutState, selectorString } from './rollout';
 import { alreadyThere, forbiddenMessage, PERMISSIONS, readinessNote, refusal, statusPatch, TrafficError, transitionEvent, translateApiError, type Actor, type ApiError, type Direction, type Permission } from './transition';
-
-export { TrafficError };
 
 export type Target = { pods: string[] } | { selector: string } | { rollout: string; follow: boolean; timeoutMs: number; pollMs: number };
 
@@ -26,8 +24,6 @@ export interface SwitchOptions {
   complain(line: string): void;
 }
 
-const MERGE = { key: 'Content-Type', value: 'application/strategic-merge-patch+json' };
-const resolved = <T>(value: T) => ({ toPromise: () => Promise.resolve(value) });
 
 class Session {
   readonly core: CoreV1Api;
@@ -102,11 +98,12 @@ class Session {
       const body = statusPatch(pod, direction, this.actor, reason, new Date());
       try {
         await this.call(PERMISSIONS.patchStatus, (o) =>
-          this.core.patchNamespacedPodStatus({ name: pod.metadata!.name!, namespace: this.opts.namespace, body }, withHeader(o, MERGE.key, MERGE.value)),
+          this.core.patchNamespacedPodStatus({ name: pod.metadata!.name!, namespace: this.opts.namespace, body }, setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch, o)),
         );
         break;
       } catch (err) {
         if ((err as ApiError).code === 409 && attempt < 5) pod = await this.getPod(pod.metadata!.name!);
+        else if ((err as ApiError).code === 409) throw new TrafficError(`${name} changed under every one of 5 attempts to switch it; nothing was changed, try again`);
         else if ((err as ApiError).code === 404) return this.opts.complain(`pod ${this.opts.namespace}/${pod.metadata?.name} no longer exists`), false;
         else throw err;
       }
@@ -146,15 +143,6 @@ class Session {
     const list = await this.call(PERMISSIONS.listReplicaSets, (o) => this.apps.listNamespacedReplicaSet({ namespace: this.opts.namespace, labelSelector }, o));
     return list.items;
   }
-}
-
-function withHeader(options: ReturnType<typeof deadline>, key: string, value: string): ReturnType<typeof deadline> {
-  const header = {
-    pre: (ctx: { setHeaderParam(k: string, v: string): void }) => (ctx.setHeaderParam(key, value), resolved(ctx)),
-    post: <T>(ctx: T) => resolved(ctx),
-  };
-  const o = options as unknown as { middleware: unknown[] };
-  return { ...o, middleware: [...o.middleware, header] } as unknown as ReturnType<typeof deadline>;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -201,7 +189,8 @@ export async function switchTraffic(kc: KubeConfig, opts: SwitchOptions): Promis
       if (err instanceof RolloutError) throw new TrafficError(err.message);
       throw err;
     }
-    const failed = await s.switchAll(pods.filter((p) => !(opts.direction === 'online' && alreadyThere(p, 'online'))));
+    // Terminating pods are being replaced; pods already where they should be need nothing.
+    const failed = await s.switchAll(pods.filter((p) => !p.metadata?.deletionTimestamp && !(opts.direction === 'online' && alreadyThere(p, 'online'))));
     if (failed) return failed;
     const state = rolloutState(deployment);
     if (state.message !== lastState) opts.say((lastState = state.message));
