@@ -44,6 +44,7 @@ if (!existsSync(join(ROOT, 'dist/admission/handlers.js'))) {
 const { mutate } = require('../dist/admission/handlers');
 const { authzPacing } = require('../dist/authz/pacing');
 const { inFlightBound } = require('../dist/authz/capacity');
+const { StartCalendar } = require('../dist/authz/calendar');
 const { parseConfig } = require('../dist/config');
 const { applyPatch } = require('fast-json-patch');
 
@@ -105,6 +106,16 @@ async function run(name, bin) {
   }
 }
 
+/** What the cluster budget adds to one admission, with `pending` starts still ahead (a big rollout). */
+function calendarCost(pending) {
+  const calendar = new StartCalendar(CLUSTER_RATE, CLUSTER_BURST);
+  for (let i = 0; i < pending; i++) calendar.earliest(0, 0);
+  const asks = 500;
+  const t0 = performance.now();
+  for (let i = 0; i < asks; i++) calendar.earliest(0, 0, true);
+  return ((performance.now() - t0) / asks) * 1000;
+}
+
 (async () => {
   const bin = buildClient();
   const refused = startupCheck();
@@ -121,6 +132,8 @@ async function run(name, bin) {
   console.log(`| ${cols.join(' | ')} |`);
   console.log(`|${cols.map(() => '---').join('|')}|`);
   for (const r of results) console.log(`| ${cols.map((c) => r[c]).join(' | ')} |`);
+  calendarCost(2000); // warm-up: the first calls also pay for compiling
+  console.log(`cluster budget per admission: ${[100, 1000, 10000].map((n) => `${calendarCost(n).toFixed(1)} us with ${n} starts pending`).join(', ')}`);
   console.log(`machine: ${require('node:os').cpus().length} cores (${require('node:os').cpus()[0]?.model ?? 'unknown'}), node ${process.version}`);
 })().catch((err) => {
   console.error(`bench:authz: ${err.stack ?? err.message}`);

@@ -19,7 +19,11 @@ export class StartCalendar {
   private readonly toleranceMs: number;
   /** Starts still ahead, ascending (ms). */
   private starts: number[] = [];
-  /** max(u) over the starts already folded away, in the current indexing (-Infinity: none). */
+  /** prefixMaxU[i] = max(u) over the folded starts and starts[0..i]. */
+  private prefixMaxU: number[] = [];
+  /** Starts folded away; starts[i] has the global index folded + i + 1, and u = s - index x T. */
+  private folded = 0;
+  /** max(u) over the folded starts (-Infinity: none). */
   private pastMaxU = -Infinity;
 
   constructor(
@@ -36,39 +40,60 @@ export class StartCalendar {
     return this.starts.length;
   }
 
-  /** Forgets starts before `now`, keeping what they imply for later ones. */
-  private fold(now: number): void {
-    let n = 0;
-    while (n < this.starts.length && this.starts[n] < now) {
-      // u of the first start is s - T; re-indexing the rest from 1 raises every u by T.
-      this.pastMaxU = Math.max(this.pastMaxU, this.starts[n] - this.intervalMs) + this.intervalMs;
-      n++;
-    }
-    if (n) this.starts.splice(0, n);
+  private u(i: number): number {
+    return this.starts[i] - (this.folded + i + 1) * this.intervalMs;
   }
 
-  /** The earliest whole-ms start >= lower that the budget allows; reserved unless dryRun. */
+  /** Forgets starts before `now`, keeping what they imply for later ones. */
+  private fold(now: number): void {
+    let m = 0;
+    while (m < this.starts.length && this.starts[m] < now) m++;
+    if (!m) return;
+    this.pastMaxU = this.prefixMaxU[m - 1];
+    this.starts.splice(0, m);
+    this.prefixMaxU.splice(0, m);
+    this.folded += m;
+  }
+
+  /** The earliest whole-ms start >= lower that the budget allows; reserved unless dryRun.
+   *  Costs O(n) in the starts still ahead from `lower` on, with no allocation. */
   earliest(lower: number, now: number, dryRun = false): number {
     this.fold(now);
     const T = this.intervalMs;
     const tau = this.toleranceMs;
     const s = this.starts;
     const n = s.length;
-    // u_k for 1-based k is s[k-1] - kT; suffix minima for "min(u_k, k >= p)".
-    const suffixMin = new Float64Array(n + 2).fill(Infinity);
-    for (let k = n; k >= 1; k--) suffixMin[k] = Math.min(suffixMin[k + 1], s[k - 1] - k * T);
-    let prefixMax = this.pastMaxU; // max(u_i, i < p)
-    for (let p = 1; p <= n + 1; p++) {
-      if (p > 1) prefixMax = Math.max(prefixMax, s[p - 2] - (p - 1) * T);
-      const after = p <= n ? s[p - 1] : Infinity; // the new start goes before this one
-      if (after < lower) continue;
-      if (suffixMin[p] - prefixMax + tau < T - EPS) continue;
-      const from = Math.max(lower, p > 1 ? s[p - 2] : -Infinity, prefixMax + p * T - tau);
-      const start = Math.ceil(from - EPS) + 0; // + 0: never -0
-      if (start > Math.min(after, suffixMin[p] + (p - 1) * T + tau) + EPS) continue;
-      if (!dryRun) s.splice(p - 1, 0, start);
-      return start;
+    // The new start goes before s[q]; positions before the first s[q] >= lower cannot hold it.
+    let q0 = 0;
+    for (let hi = n; q0 < hi; ) {
+      const mid = (q0 + hi) >> 1;
+      if (s[mid] < lower) q0 = mid + 1;
+      else hi = mid;
     }
-    throw new Error('unreachable: a start after every other one is always allowed');
+    // One pass from the end: the last feasible position seen is the earliest one.
+    let best = -1;
+    let bestStart = 0;
+    let after = Infinity; // min(u) over s[q..n-1]
+    for (let q = n; q >= q0; q--) {
+      if (q < n) after = Math.min(after, this.u(q));
+      const before = q > 0 ? this.prefixMaxU[q - 1] : this.pastMaxU;
+      // The starts after q move one index on: they must still keep their distance to those before.
+      if (after - before + tau < T - EPS) continue;
+      const index = this.folded + q + 1;
+      const from = Math.max(lower, q > 0 ? s[q - 1] : -Infinity, before + index * T - tau);
+      const start = Math.ceil(from - EPS) + 0; // + 0: never -0
+      if (start > Math.min(q < n ? s[q] : Infinity, after + (index - 1) * T + tau) + EPS) continue;
+      best = q;
+      bestStart = start;
+    }
+    if (best < 0) throw new Error('unreachable: a start after every other one is always allowed');
+    if (!dryRun) this.insert(best, bestStart);
+    return bestStart;
+  }
+
+  private insert(q: number, start: number): void {
+    this.starts.splice(q, 0, start);
+    this.prefixMaxU.splice(q, 0, 0);
+    for (let i = q; i < this.starts.length; i++) this.prefixMaxU[i] = Math.max(i > 0 ? this.prefixMaxU[i - 1] : this.pastMaxU, this.u(i));
   }
 }
