@@ -9,12 +9,12 @@
 // readiness gates as kubelet does). Ready, EndpointSlices and Deployment availability
 // below therefore rest on that simulation plus the real controllers; the node tier checks
 // the real kubelet.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AdmissionregistrationV1Api, AppsV1Api, CoreV1Api, DiscoveryV1Api, KubeConfig, RbacAuthorizationV1Api, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
-import { CLI, ROOT, startPodhooks, type Podhooks } from '../helpers/podhooks';
+import { ROOT, startPodhooks, type Podhooks } from '../helpers/podhooks';
+import { runPodhooks, serviceAccountKubeconfig } from './harness/accounts';
 import { startControlPlane, type ControlPlane } from './harness/controlplane';
 import { startSimulatedKubelet, type SimulatedKubelet } from './harness/kubelet-sim';
 import { createNamespace, eventually, registerWebhooks } from './harness/webhooks';
@@ -31,35 +31,8 @@ let kubelet: SimulatedKubelet;
 const dir = mkdtempSync(join(tmpdir(), 'podhooks-e2e-traffic-'));
 const kubeconfigs: Record<string, string> = {};
 
-/** `podhooks ARGS` as a separate process (async: the simulated kubelet keeps running meanwhile). */
-function podhooks(args: string[], as: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const proc = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, KUBECONFIG: kubeconfigs[as] } });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.on('data', (c) => (stdout += c));
-    proc.stderr.on('data', (c) => (stderr += c));
-    proc.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-async function kubeconfigFor(sa: string): Promise<string> {
-  await core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name: sa } } });
-  const token = await core.createNamespacedServiceAccountToken({ name: sa, namespace: NS, body: { spec: { expirationSeconds: 3600, audiences: ['https://kubernetes.default.svc'] } } });
-  const path = join(dir, `${sa}.kubeconfig`);
-  writeFileSync(
-    path,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'test', cluster: { server: cp.server, 'insecure-skip-tls-verify': true } }],
-      users: [{ name: sa, user: { token: token.status!.token } }],
-      contexts: [{ name: 'test', context: { cluster: 'test', user: sa, namespace: NS } }],
-      'current-context': 'test',
-    }),
-  );
-  return path;
-}
+const podhooks = (args: string[], as: string) => runPodhooks(args, kubeconfigs[as]);
+const kubeconfigFor = (sa: string) => serviceAccountKubeconfig(core, cp.server, NS, sa, dir);
 
 const labels = { app: 'checkout' };
 function manualPod(name: string, extra: Record<string, string> = {}): V1Pod {
@@ -76,11 +49,10 @@ const eventsOf = async (name: string) => (await core.listNamespacedEvent({ names
 
 /** The Service's endpoint for this pod IP as the real EndpointSlice controller publishes it. */
 async function endpoint(ip: string) {
-  const slices = await kcApi(DiscoveryV1Api).listNamespacedEndpointSlice({ namespace: NS, labelSelector: 'kubernetes.io/service-name=checkout' });
+  const slices = await cp.kubeConfig().makeApiClient(DiscoveryV1Api).listNamespacedEndpointSlice({ namespace: NS, labelSelector: 'kubernetes.io/service-name=checkout' });
   return slices.items.flatMap((s) => s.endpoints ?? []).find((e) => e.addresses.includes(ip));
 }
 const MERGE = setHeaderOptions('Content-Type', 'application/strategic-merge-patch+json');
-const kcApi = <T>(api: new (...args: any[]) => T) => cp.kubeConfig().makeApiClient(api as any) as T;
 
 beforeAll(async () => {
   cp = await startControlPlane();
