@@ -16,6 +16,7 @@ import { ExitError } from './cli/exit';
 import { parseLabels, readInput } from './cli/input';
 import { registerInjectCommand } from './cli/inject';
 import { registerExplainCommand } from './cli/explain';
+import { registerTrafficCommands } from './cli/traffic';
 
 export { ExitError };
 
@@ -113,6 +114,10 @@ export function buildProgram(invokedAs = 'podhooks'): Command {
     });
 
   registerAuditCommands(program, (message, code) => {
+    throw new ExitError(message, code);
+  });
+
+  registerTrafficCommands(program, (message, code) => {
     throw new ExitError(message, code);
   });
 

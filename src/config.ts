@@ -5,6 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { durationSeconds } from './duration';
 import { RULES } from './validate/rules';
+import { capacityProblem } from './authz/capacity';
 
 const action = z.enum(['deny', 'warn', 'audit', 'off']);
 export type Action = z.infer<typeof action>;
@@ -97,11 +98,31 @@ export const configSchema = z.strictObject({
       /** Pods per second per (namespace, app) allowed to reach the service, cluster-wide. */
       ratePerApp: z.number().positive().default(5),
       burstPerApp: z.number().int().min(1).default(5),
-      /** Webhook replicas: each replica paces at ratePerApp / replicas. */
+      /** Pods per second reaching the service from all apps together; every authz pod draws from it too. */
+      ratePerCluster: z.number().positive().default(20),
+      burstPerCluster: z.number().int().min(1).default(10),
+      /** Webhook replicas: each replica paces at rate / replicas (per app and cluster-wide). */
       replicas: z.number().int().min(1).default(1),
       maxTrackedApps: z.number().int().min(1).default(10000),
+      /** Concurrent registrations the service takes; with expectedLatencyMs, budgets that cannot fit are refused. */
+      serviceCapacity: z.number().int().min(1).optional(),
+      /** The service's usual time per registration. */
+      expectedLatencyMs: z.number().int().min(1).optional(),
     })
-    .refine((a) => a.maxBackoffMs >= a.baseBackoffMs, { path: ['maxBackoffMs'], message: 'must be at least authz.baseBackoffMs' })
+    .check((ctx) => {
+      const a = ctx.value;
+      const issue = (path: string, input: unknown, message: string) => ctx.issues.push({ code: 'custom', input, path: [path], message });
+      if (a.maxBackoffMs < a.baseBackoffMs) issue('maxBackoffMs', a.maxBackoffMs, 'must be at least authz.baseBackoffMs');
+      if ((a.serviceCapacity === undefined) !== (a.expectedLatencyMs === undefined)) {
+        const [set, unset] = a.serviceCapacity === undefined ? ['expectedLatencyMs', 'serviceCapacity'] : ['serviceCapacity', 'expectedLatencyMs'];
+        issue(unset, undefined, `must be set together with authz.${set}: the capacity check needs both (in flight ~ burst + rate x latency)`);
+        return;
+      }
+      if (a.serviceCapacity === undefined || a.expectedLatencyMs === undefined) return;
+      if (a.expectedLatencyMs >= a.timeoutMs) issue('expectedLatencyMs', a.expectedLatencyMs, `is not below authz.timeoutMs (${a.timeoutMs}): most calls would time out and be retried; raise timeoutMs`);
+      const problem = capacityProblem({ ...a, serviceCapacity: a.serviceCapacity, expectedLatencyMs: a.expectedLatencyMs });
+      if (problem) issue('burstPerCluster', a.burstPerCluster, problem);
+    })
     .prefault({}),
   validation: z
     .strictObject({

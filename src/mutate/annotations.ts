@@ -22,6 +22,7 @@ export const A = {
   debugSuspend: `${PREFIX}debug-suspend`,
   authz: `${PREFIX}authz`,
   authzPorts: `${PREFIX}authz-ports`,
+  traffic: `${PREFIX}traffic`,
   /** Written by podhooks: what it injected, so re-injection can undo it first. */
   status: `${PREFIX}status`,
   /** Written by podhooks: the authorization start offset given at admission. */
@@ -56,6 +57,8 @@ export interface HookSpec {
   logStream: boolean;
   debug?: { port: number; container: string; suspend: boolean };
   authz?: { ports?: number[] };
+  /** "manual": a readiness gate keeps the pod out of its Services until `podhooks online`. */
+  traffic?: 'manual';
 }
 
 export interface ParseDefaults {
@@ -70,7 +73,7 @@ export interface ParseDefaults {
 export interface ParsedAnnotations {
   spec: HookSpec;
   errors: AnnotationError[];
-  /** True when any hook (preStart, preOnline, debug, authz) is requested. */
+  /** True when any hook (preStart, preOnline, debug, authz, manual traffic) is requested. */
   wantsInjection: boolean;
 }
 
@@ -251,6 +254,12 @@ export function parseAnnotations(pod: V1Pod, defaults: ParseDefaults): ParsedAnn
     spec.authz = { ports };
   }
 
+  const traffic = get(A.traffic);
+  if (traffic === 'manual') spec.traffic = 'manual';
+  else if (traffic !== undefined && traffic !== 'auto') {
+    errors.push({ annotation: A.traffic, value: traffic, message: 'must be "manual" (no Service traffic until `podhooks online`) or "auto" (traffic once ready, the default)' });
+  }
+
   const hooks = spec.preStart !== undefined || spec.preOnline !== undefined;
   const logStream = get(A.logStream);
   spec.logStream = logStream === undefined ? hooks : parseBool(A.logStream, logStream, errors) === true;
@@ -259,7 +268,7 @@ export function parseAnnotations(pod: V1Pod, defaults: ParseDefaults): ParsedAnn
     spec.logStream = false;
   }
 
-  const wantsInjection = hooks || spec.debug !== undefined || spec.authz !== undefined;
+  const wantsInjection = hooks || spec.debug !== undefined || spec.authz !== undefined || spec.traffic !== undefined;
   return { spec, errors, wantsInjection };
 }
 

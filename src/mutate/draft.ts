@@ -38,8 +38,10 @@ export interface InjectionStatus {
   /** The app containers the hooks were applied to; re-injection keeps to them, so
    *  containers that other webhooks add later (reinvocation) are left alone. */
   targets?: string[];
+  /** spec.readinessGates condition types podhooks added (the user's own are never listed). */
+  readinessGates?: string[];
   /** Pod arrays podhooks created (the user had none), removed again by uninject. */
-  created?: ('initContainers' | 'volumes')[];
+  created?: ('initContainers' | 'volumes' | 'readinessGates')[];
   /** spec.runtimeClassName podhooks set (validation.placement.mode assign); the pod set none. */
   runtimeClassName?: string;
 }
@@ -123,6 +125,14 @@ export class PodDraft {
     containers[i] = fn({ ...containers[i] }, record);
   }
 
+  /** Adds a readiness gate unless the pod already has one for this condition type. */
+  addReadinessGate(conditionType: string): void {
+    const spec = this.pod.spec!;
+    if (spec.readinessGates?.some((g) => g.conditionType === conditionType)) return;
+    spec.readinessGates = [...(spec.readinessGates ?? []), { conditionType }];
+    this.status.readinessGates = [...(this.status.readinessGates ?? []), conditionType];
+  }
+
   setAnnotation(key: string, value: string): void {
     this.pod.metadata!.annotations![key] = value;
     if (!this.status.annotations.includes(key)) this.status.annotations.push(key);
@@ -137,7 +147,7 @@ export class PodDraft {
   /** True when no capability added or changed anything. */
   isEmpty(): boolean {
     const s = this.status;
-    return !s.initContainers.length && !s.containers.length && !s.volumes.length && !s.annotations.length && !Object.keys(s.changed).length && s.runtimeClassName === undefined;
+    return !s.initContainers.length && !s.containers.length && !s.volumes.length && !s.annotations.length && !Object.keys(s.changed).length && s.runtimeClassName === undefined && !s.readinessGates?.length;
   }
 
   /** The finished pod with its status annotation; arrays the user did not have are only kept when used. */
@@ -149,6 +159,7 @@ export class PodDraft {
       if (spec[key]!.length === 0) delete spec[key];
       else created.push(key);
     }
+    if (this.status.readinessGates && !base.spec!.readinessGates) created.push('readinessGates');
     if (created.length) this.status.created = created;
     this.pod.metadata!.annotations![A.status] = JSON.stringify(this.status);
     return this.pod;

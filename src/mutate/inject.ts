@@ -13,6 +13,7 @@ import { addPreOnline, PRE_ONLINE_LOG } from './preonline';
 import { preStartLogFile, wrapEntrypoint } from './prestart';
 import { placementFor, type PlacementPlan } from './placement';
 import { ProbeError } from './probes';
+import { addTrafficGate } from './traffic';
 import { StatusError, uninject } from './uninject';
 
 export interface ImageLookup {
@@ -94,7 +95,7 @@ export function preparePod(pod: V1Pod, config: Config, namespace = pod.metadata?
   prepared.parsed = parsed;
   prepared.errors.push(...parsed.errors.map(formatAnnotationError));
   if (parsed.spec.inject === false) prepared.skip = `${A.inject} is "false"`;
-  else if (!parsed.wantsInjection) prepared.skip = 'no podhooks hook, debug or authz annotation';
+  else if (!parsed.wantsInjection) prepared.skip = 'no podhooks hook, debug, authz or traffic annotation';
   if (prepared.skip || prepared.errors.length) return prepared;
 
   const previousTargets = prepared.previous?.targets;
@@ -184,6 +185,7 @@ export function injectPrepared(prepared: PreparedPod, options: InjectOptions): I
     }
     if (spec.debug) addDebug(draft, spec.debug, config, bin, native);
     if (prepared.placement) draft.setRuntimeClass(prepared.placement.runtimeClass);
+    addTrafficGate(draft, spec.traffic);
     // Last, so the pacing token is only taken once nothing else can fail.
     if (spec.authz) addAuthz(draft, base, spec.authz, config, previousOffset(original, prepared.previous) ?? options.authzStartOffsetMs);
   } catch (err) {

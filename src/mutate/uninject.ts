@@ -16,7 +16,8 @@ export function readStatus(pod: V1Pod): InjectionStatus | undefined {
   } catch {
     throw new StatusError(`annotation ${A.status} is not valid JSON; it is written by podhooks only: remove it and re-apply the pod`);
   }
-  if (status?.version !== 1 || !Array.isArray(status.containers) || !Array.isArray(status.initContainers) || typeof status.changed !== 'object') {
+  const gatesOk = status?.readinessGates === undefined || (Array.isArray(status.readinessGates) && status.readinessGates.every((g) => typeof g === 'string'));
+  if (status?.version !== 1 || !Array.isArray(status.containers) || !Array.isArray(status.initContainers) || typeof status.changed !== 'object' || !gatesOk) {
     throw new StatusError(`annotation ${A.status} has an unknown format; it is written by podhooks only: remove it and re-apply the pod`);
   }
   return status;
@@ -63,6 +64,7 @@ export function uninject(pod: V1Pod): { pod: V1Pod; status?: InjectionStatus } {
   const inits = new Set(status.initContainers);
   const sidecars = new Set(status.containers);
   const volumes = new Set(status.volumes);
+  const gates = new Set(status.readinessGates ?? []);
   const annotations = { ...pod.metadata?.annotations };
   delete annotations[A.status];
   for (const key of status.annotations ?? []) delete annotations[key];
@@ -75,9 +77,10 @@ export function uninject(pod: V1Pod): { pod: V1Pod; status?: InjectionStatus } {
       containers: spec.containers.filter((c) => !sidecars.has(c.name)).map((c) => (status.changed[c.name] ? restoreContainer(c, status.changed[c.name]) : c)),
       initContainers: (spec.initContainers ?? []).filter((c) => !inits.has(c.name)),
       volumes: (spec.volumes ?? []).filter((v) => !volumes.has(v.name)),
+      ...(gates.size ? { readinessGates: (spec.readinessGates ?? []).filter((g) => !gates.has(g.conditionType)) } : {}),
     },
   };
-  for (const key of status.created ?? []) if (out.spec![key]!.length === 0) delete out.spec![key];
+  for (const key of status.created ?? []) if (!out.spec![key]?.length) delete out.spec![key];
   if (status.runtimeClassName !== undefined && spec.runtimeClassName === status.runtimeClassName) delete out.spec!.runtimeClassName;
   if (!spec.initContainers) delete out.spec!.initContainers;
   if (!spec.volumes) delete out.spec!.volumes;

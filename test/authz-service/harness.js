@@ -130,19 +130,19 @@ function runClients(binary, pods, { url, env: extra = {} } = {}) {
   return Promise.all(runs).finally(() => rmSync(dir, { recursive: true, force: true }));
 }
 
-/** Pod i of the Deployment "web", as its ReplicaSet controller creates it (port 9090 is whitelisted). */
-function rolloutPod(i) {
+/** Pod i of the Deployment `app` ("web" by default), as its ReplicaSet controller creates it (port 9090 is whitelisted). */
+function rolloutPod(i, app = 'web') {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: {
-      generateName: 'web-7d9f8c6b5-',
+      generateName: `${app}-7d9f8c6b5-`,
       namespace: 'shop',
       labels: { 'pod-template-hash': '7d9f8c6b5', tier: `t${i % 3}` },
       annotations: { 'podhooks.io/authz': 'true' },
-      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-7d9f8c6b5', uid: 'rs-uid', controller: true }],
+      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `${app}-7d9f8c6b5`, uid: `rs-${app}`, controller: true }],
     },
-    spec: { containers: [{ name: 'app', image: 'registry.example.com/shop/web:1', command: ['/web'], ports: [{ containerPort: 8443 }, { containerPort: 9090 }] }] },
+    spec: { containers: [{ name: 'app', image: `registry.example.com/shop/${app}:1`, command: [`/${app}`], ports: [{ containerPort: 8443 }, { containerPort: 9090 }] }] },
   };
 }
 

@@ -33,7 +33,7 @@ const container = (n: string) =>
     { requiredKeys: ['name', 'image'] },
   ) as fc.Arbitrary<V1Container>;
 
-const annotationValue = fc.oneof(fc.constantFrom('true', 'false', '5005', 'app', '*', 'echo hi', 'http://localhost:8080/', '30s', '["/entry"]', '', '{"containers":["istio-proxy"]}'), fc.string({ maxLength: 20 }));
+const annotationValue = fc.oneof(fc.constantFrom('true', 'false', '5005', 'app', '*', 'echo hi', 'http://localhost:8080/', '30s', '["/entry"]', '', '{"containers":["istio-proxy"]}', 'manual', 'auto'), fc.string({ maxLength: 20 }));
 const annotationKey = fc.constantFrom(
   'podhooks.io/pre-start',
   'podhooks.io/pre-start-timeout',
@@ -50,6 +50,7 @@ const annotationKey = fc.constantFrom(
   'podhooks.io/debug-port',
   'podhooks.io/authz',
   'podhooks.io/authz-ports',
+  'podhooks.io/traffic',
   'podhooks.io/unknown',
   'example.com/other',
 );
@@ -59,6 +60,7 @@ const hookAnnotations = fc.record(
     'podhooks.io/pre-online': fc.constant('echo online'),
     'podhooks.io/check-url': fc.constant('http://localhost:8080/health'),
     'podhooks.io/containers': fc.constant('*'),
+    'podhooks.io/traffic': fc.constantFrom('manual', 'auto'),
   },
   { requiredKeys: [] },
 );
@@ -83,6 +85,7 @@ const pod: fc.Arbitrary<V1Pod> = fc
           shareProcessNamespace: fc.boolean(),
           containers: fc.tuple(...names.map((n) => container(n === 'podhooks-logs' ? 'x' + n : n))),
           initContainers: fc.array(container('init-user'), { maxLength: 1 }),
+          readinessGates: fc.uniqueArray(fc.constantFrom('podhooks.io/online', 'example.com/lb'), { maxLength: 2 }).map((types) => types.map((conditionType) => ({ conditionType }))),
           volumes: fc.array(fc.record({ name: fc.constantFrom('podhooks-bin', 'data', 'podhooks-logs'), emptyDir: fc.constant({}) }), { maxLength: 2 }).map((vs) => vs.filter((v, i) => vs.findIndex((w) => w.name === v.name) === i)),
         },
         { requiredKeys: ['containers'] },
