@@ -32,7 +32,11 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-export async function startCluster(podhooksConfig: Record<string, any> = {}): Promise<Cluster> {
+/**
+ * `config` is podhooks' config, or a function that gives it once the node is up (for
+ * servers that must listen on the node's bridge address, which exists only then).
+ */
+export async function startCluster(config: Record<string, any> | ((node: Node) => Promise<Record<string, any>>) = {}): Promise<Cluster> {
   const cp = await startControlPlane({ node: true });
   const undo: (() => Promise<unknown>)[] = [() => cp.stop()];
   const stop = async () => {
@@ -41,6 +45,7 @@ export async function startCluster(podhooksConfig: Record<string, any> = {}): Pr
   try {
     const node = await startNode(cp);
     undo.push(() => node.stop());
+    const podhooksConfig = typeof config === 'function' ? await config(node) : config;
     const certDir = mkdtempSync(join(tmpdir(), 'podhooks-node-certs-'));
     undo.push(async () => rmSync(certDir, { recursive: true, force: true }));
     const ph = await startPodhooks({
