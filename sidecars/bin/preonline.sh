@@ -15,6 +15,11 @@ state_dir=${PODHOOKS_STATE_DIR:-/podhooks/state}
 log_dir=${PODHOOKS_LOG_DIR:-/podhooks/logs}
 mark=$state_dir/online
 
+# A classic sidecar of a Job ends, successfully, once the app containers have ended
+# (PODHOOKS_END_WITH, see hooklib.sh), whatever it was doing.
+trap 'say "pre-online: the app containers have ended; stopping"; exit 0' USR1
+end_with_apps
+
 # idle: nothing left to do, but a sidecar that exits is restarted; sleep until TERM/INT
 # and then exit 0 at once. This shell is PID 1 of its container, which ignores signals
 # it has no handler for, and a trap only runs once `wait` returns, not during a sleep.

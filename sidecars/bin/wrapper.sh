@@ -29,6 +29,10 @@ resolve() {
 shift
 [ $# -gt 0 ] && [ -n "$1" ] || fail 127 "wrapper.sh: no command to run after -- (container $name)"
 
+# Classic sidecars end once this container's app has (see hooklib.sh); before the hook,
+# so that a failing hook ends them too.
+hold_run_fifo "$name"
+
 hook=${PODHOOKS_PRE_START:-}
 if [ -n "$hook" ]; then
   log=$log_dir/$name.pre-start.log
