@@ -38,6 +38,8 @@ export interface Node {
   logs(namespace: string, pod: string, container: string, previous?: boolean): string;
   /** Events of a pod, one line each ("Reason: message"). */
   events(namespace: string, pod: string): Promise<string[]>;
+  /** For a failure message: the pod's container states, events and the last lines of every container's log. */
+  describePod(namespace: string, pod: string): Promise<string>;
   /** Lets containerd pull from a plain-HTTP registry (hosts.toml under its config_path). */
   trustRegistry(host: string): void;
   stop(): Promise<void>;
@@ -278,8 +280,23 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             return pred(p) ? p : undefined;
           }, timeoutMs);
         } catch (err) {
-          const status = await core.readNamespacedPod({ name: pod, namespace }).then((p) => JSON.stringify(p.status, null, 1), (e) => String(e));
-          throw new Error(`${(err as Error).message}\nstatus: ${status}\nevents:\n${(await node.events(namespace, pod)).join('\n')}`);
+          throw new Error(`${(err as Error).message}\n${await node.describePod(namespace, pod)}`);
+        }
+      },
+      async describePod(namespace, pod) {
+        try {
+          const p = await core.readNamespacedPod({ name: pod, namespace });
+          const statuses = [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])];
+          const lines = [`pod ${namespace}/${pod}: phase ${p.status?.phase}`];
+          for (const s of statuses) {
+            lines.push(`  ${s.name}: ${JSON.stringify(s.state)} restarts ${s.restartCount}${s.lastState?.terminated ? ` last ${JSON.stringify(s.lastState.terminated)}` : ''}`);
+            const log = cp.kubectl(['-n', namespace, 'logs', pod, '-c', s.name, '--tail', '15']);
+            lines.push(...(log.stdout || log.stderr).trimEnd().split('\n').map((l) => `    | ${l}`));
+          }
+          lines.push('events:', ...(await node.events(namespace, pod)).map((e) => `  ${e}`));
+          return lines.join('\n');
+        } catch (err) {
+          return `pod ${namespace}/${pod}: ${(err as Error).message}`;
         }
       },
       logs(namespace, pod, container, previous = false) {
