@@ -14,6 +14,7 @@ jest.setTimeout(300_000);
 const NS = 'dev';
 // The original liveness budget: a probe every 2 s, restart after 2 failures of 1 s each.
 const LIVENESS = { httpGet: { path: '/health', port: 'http' }, periodSeconds: 2, timeoutSeconds: 1, failureThreshold: 2 };
+const STARTUP = { tcpSocket: { port: 'http' }, periodSeconds: 1, failureThreshold: 60 };
 const BUDGET_MS = (LIVENESS.periodSeconds * LIVENESS.failureThreshold + LIVENESS.timeoutSeconds) * 1000;
 let c: Cluster;
 const children: ChildProcess[] = [];
@@ -23,7 +24,8 @@ function javaPod(name: string): V1Pod {
     metadata: { name, annotations: { 'podhooks.io/debug': 'true' } },
     spec: {
       terminationGracePeriodSeconds: 5,
-      containers: [{ name: 'app', image: c.node.images.java.ref, ports: [{ name: 'http', containerPort: 8080 }], livenessProbe: LIVENESS, securityContext: RESTRICTED }],
+      // The startup probe (a TCP check, rewritten like liveness) runs busybox nc in the pod.
+      containers: [{ name: 'app', image: c.node.images.java.ref, ports: [{ name: 'http', containerPort: 8080 }], startupProbe: STARTUP, livenessProbe: LIVENESS, securityContext: RESTRICTED }],
     },
   };
 }
@@ -54,6 +56,8 @@ test('jdb attaches through kubectl port-forward and holds the JVM at a breakpoin
   const pod = await c.node.waitForPod(NS, 'orders', (p) => isRunning(p) && !!containerStatus(p, 'app')?.ready, 'the JVM running');
   const app = `http://${pod.status!.podIP}:8080`;
   await eventually('the JVM to answer', async () => ((await get(`${app}/health`)) === 200 ? true : undefined));
+  expect(pod.spec!.containers[0].startupProbe!.exec!.command).toEqual(['/podhooks/bin/busybox', 'sh', '/podhooks/bin/probe.sh', '--jdwp-port', '15005', '--timeout', '1', '--', 'tcp', '', '8080']);
+  await c.node.waitForPod(NS, 'orders', (p) => containerStatus(p, 'app')?.started === true, 'the rewritten TCP startup probe to pass');
   expect(c.node.logs(NS, 'orders', 'app')).toContain('Picked up JAVA_TOOL_OPTIONS: -agentlib:jdwp=transport=dt_socket,server=y,suspend=n,address=127.0.0.1:15005');
 
   const local = await freePort();
@@ -100,7 +104,7 @@ test('without a debugger, a hung JVM fails its liveness probe and is restarted',
   const events = await c.node.events(NS, 'hung');
   // (Today the kubelet's own 1 s exec timeout ends the probe before probe.sh's 1 s
   // network timeout can report, so the message is the kubelet's; both name /health.)
-  const unhealthy = events.filter((e) => e.startsWith('Unhealthy:'));
+  const unhealthy = events.filter((e) => e.startsWith('Unhealthy: Liveness'));
   expect(unhealthy.length).toBeGreaterThan(0);
   for (const e of unhealthy) expect(e).toMatch(/^Unhealthy: Liveness probe failed: .*8080.*\/health.* timed out after 1s/);
 });
