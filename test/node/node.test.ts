@@ -2,6 +2,7 @@
 // on containerd under PSS "restricted", get pod IPs on the bridge, and the host reaches them.
 import { parseConfig } from '../../src/config';
 import { RESTRICTED, startCluster, isReady, type Cluster } from './harness/cluster';
+import { startNode } from './harness/node';
 import { IMAGES } from './images/images';
 
 jest.setTimeout(300_000);
@@ -39,4 +40,10 @@ test('pods of the static, Debian-like and JVM images run and answer on their pod
     const res = await fetch(`http://${pod.status!.podIP}:8080/${name === 'java' ? 'health' : 'healthz'}`);
     expect([name, res.status, pod.spec!.nodeName]).toEqual([name, 200, c.node.name]);
   }
+});
+
+test('a second node on this machine is refused, naming the running one and how to remove it', async () => {
+  await expect(startNode(c.cp)).rejects.toThrow(/a node from an earlier run is still on this machine \(\d+ processes in cgroup podhooks-node .*bridge podhooks0.*\)\. Only one node can run per machine: .*npm run node:cleanup/);
+  // The running node is untouched.
+  expect(isReady(await c.core.readNamespacedPod({ name: 'static', namespace: 'plain' }))).toBe(true);
 });
