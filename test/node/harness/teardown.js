@@ -18,11 +18,12 @@ const BRIDGE = 'podhooks0';
 
 const sleepSync = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
-/** The v1 hierarchies mounted under /sys/fs/cgroup (cpu, memory, pids, name=systemd, ...). */
+/** The hierarchies mounted under /sys/fs/cgroup: v1 (cpu, memory, pids, name=systemd, ...) and, on
+ *  hybrid machines, the v2 one at /sys/fs/cgroup/unified, where runc makes cgroups too. */
 function hierarchies() {
   return fs.readFileSync('/proc/self/mounts', 'utf8').split('\n')
     .map((l) => l.split(' '))
-    .filter((f) => f[2] === 'cgroup' && f[1].startsWith(`${CGROUP_ROOT}/`))
+    .filter((f) => (f[2] === 'cgroup' || f[2] === 'cgroup2') && f[1].startsWith(`${CGROUP_ROOT}/`))
     .map((f) => f[1]);
 }
 
