@@ -14,6 +14,7 @@ import { eventually } from '../../e2e/harness/webhooks';
 import { freePort } from '../../helpers/ports';
 import { DEBS_ROOT, toolEnv } from '../../helpers/tools';
 import { IMAGES, provisionImages, type BuiltImage, type ImageName } from '../images/images';
+import { writeContainerdConfig, writeKubeletConfig } from './node-config';
 import { BRIDGE, CGROUP, CGROUP_ROOT, hierarchies, leftovers, STATE_FILE, teardown } from './teardown';
 
 export const BRIDGE_IP = '10.244.0.1';
@@ -152,38 +153,7 @@ export async function startNode(cp: ControlPlane): Promise<Node> {
 
     // containerd: CRI with runc (cgroupfs), overlayfs, the bridge network, our pause image.
     const sock = join(dir, 'containerd', 'containerd.sock');
-    writeFileSync(join(dir, 'cni/net.d/10-podhooks.conflist'), JSON.stringify({
-      cniVersion: '0.4.0',
-      name: 'podhooks',
-      // isGateway/ipMasq false: no iptables rules and no write to ip_forward; pods, the
-      // host and each other meet on the bridge's subnet.
-      plugins: [{ type: 'bridge', bridge: BRIDGE, isGateway: false, ipMasq: false, hairpinMode: true, ipam: { type: 'host-local', ranges: [[{ subnet: POD_SUBNET, gateway: BRIDGE_IP }]] } }],
-    }));
-    const containerdConfig = join(dir, 'containerd', 'config.toml');
-    writeFileSync(containerdConfig, `version = 2
-root = "${join(dir, 'containerd', 'root')}"
-state = "${join(dir, 'containerd', 'state')}"
-disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.internal.v1.tracing"]
-[grpc]
-  address = "${sock}"
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "${IMAGES.pause}"
-  # No CAP_SYS_RESOURCE here: runc cannot set a negative oom_score_adj.
-  restrict_oom_score_adj = true
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        SystemdCgroup = false
-        BinaryName = "${bin.runc}"
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "${bin.cni}"
-    conf_dir = "${join(dir, 'cni/net.d')}"
-  [plugins."io.containerd.grpc.v1.cri".registry]
-    config_path = "${join(dir, 'certs.d')}"
-`);
+    const containerdConfig = writeContainerdConfig(dir, { sock, runc: bin.runc, cniBin: bin.cni, bridge: BRIDGE, bridgeIP: BRIDGE_IP, subnet: POD_SUBNET, sandboxImage: IMAGES.pause });
     const env = toolEnv();
     env.PATH = `${join(DEBS_ROOT, 'usr/bin')}:${join(DEBS_ROOT, 'usr/sbin')}:${env.PATH}`;
     const containerd = inNode('containerd', bin.containerd, ['--config', containerdConfig], env);
@@ -202,34 +172,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     // kubelet: cgroupfs on cgroup v1, pods under <hierarchy>/podhooks-node/kubepods.
     const [kubeletPort, healthzPort, schedulerPort] = [await freePort(), await freePort(), await freePort()];
     writeFileSync(join(dir, 'kubelet-client-ca.crt'), kubeletClient.ca);
-    const kubeletConfig = join(dir, 'kubelet.json');
-    writeFileSync(kubeletConfig, JSON.stringify({
-      apiVersion: 'kubelet.config.k8s.io/v1beta1',
-      kind: 'KubeletConfiguration',
-      address: '127.0.0.1',
-      port: kubeletPort,
-      readOnlyPort: 0,
-      healthzBindAddress: '127.0.0.1',
-      healthzPort,
-      // The apiserver (logs, exec, port-forward) proves itself with a client certificate;
-      // what it may do is asked of the apiserver (SubjectAccessReview).
-      authentication: { anonymous: { enabled: false }, webhook: { enabled: true }, x509: { clientCAFile: join(dir, 'kubelet-client-ca.crt') } },
-      authorization: { mode: 'Webhook' },
-      containerRuntimeEndpoint: `unix://${sock}`,
-      cgroupDriver: 'cgroupfs',
-      cgroupRoot: `/${CGROUP}`,
-      failCgroupV1: false,
-      failSwapOn: false,
-      enforceNodeAllocatable: [],
-      // Never evict or garbage-collect the imported images because of this machine's disk.
-      imageGCHighThresholdPercent: 100,
-      imageGCLowThresholdPercent: 99,
-      evictionHard: { 'memory.available': '1Mi', 'nodefs.available': '1%', 'imagefs.available': '1%' },
-      serializeImagePulls: false,
-      resolvConf: '/etc/resolv.conf',
-      syncFrequency: '5s',
-      fileCheckFrequency: '5s',
-    }));
+    const kubeletConfig = writeKubeletConfig(dir, { sock, port: kubeletPort, healthzPort, cgroupRoot: `/${CGROUP}` });
     const kubelet = inNode('kubelet', bin.kubelet, [
       '--config', kubeletConfig,
       '--kubeconfig', cp.kubeconfigPath,
