@@ -26,6 +26,11 @@ log_dir=${PODHOOKS_LOG_DIR:-/podhooks/logs}
 proc=${PODHOOKS_PROC:-/proc}
 mark=$state_dir/online
 
+# A classic sidecar of a Job ends, successfully, once the app containers have ended
+# (PODHOOKS_END_WITH, see hooklib.sh), whatever it was doing.
+trap 'say "pre-online: the app containers have ended; stopping"; exit 0' USR1
+end_with_apps
+
 [ -n "$url" ] || fail 2 "pre-online: PODHOOKS_CHECK_URL is not set"
 case $targets in *[a-z0-9]*) ;; *) fail 2 "pre-online: PODHOOKS_TARGETS (the gated containers) is not set" ;; esac
 case $timeout in '' | *[!0-9]*) fail 2 "pre-online: PODHOOKS_TIMEOUT_SECONDS='$timeout' is not a whole number of seconds" ;; esac

@@ -29,6 +29,10 @@ resolve() {
 shift
 [ $# -gt 0 ] && [ -n "$1" ] || fail 127 "wrapper.sh: no command to run after -- (container $name)"
 
+# Classic sidecars end once this container's app has (see hooklib.sh); before the hook,
+# so that a failing hook ends them too.
+hold_run_fifo "$name"
+
 hook=${PODHOOKS_PRE_START:-}
 hook_timeout=${PODHOOKS_PRE_START_TIMEOUT_SECONDS:-0}
 case $hook_timeout in '' | *[!0-9]*) fail 2 "wrapper.sh: PODHOOKS_PRE_START_TIMEOUT_SECONDS='$hook_timeout' is not a whole number of seconds (container $name)" ;; esac
@@ -41,7 +45,7 @@ timed_out() {
   say "pre-start hook for container $name still running after ${hook_timeout}s; stopping it"
   if [ -n "${hook_pid:-}" ]; then
     kill -TERM -"$hook_pid" 2>/dev/null || kill -TERM "$hook_pid" 2>/dev/null || true
-    $BB setsid "$BB" sh -c '"$0" sleep 5; kill -KILL -"$1" 2>/dev/null' "$BB" "$hook_pid" &
+    $BB setsid "$BB" sh -c '"$0" sleep 5; kill -KILL -"$1" 2>/dev/null' "$BB" "$hook_pid" 9>&- &
     killer=$!
     wait "$hook_pid" 2>/dev/null || true
     kill -KILL -"$hook_pid" 2>/dev/null || true
@@ -65,7 +69,8 @@ if [ -n "$hook" ]; then
   watchdog=
   if [ "$hook_timeout" -gt 0 ]; then
     trap timed_out ALRM
-    $BB setsid "$BB" sh -c '"$0" sleep "$1" && kill -ALRM "$2"' "$BB" "$hook_timeout" "$$" &
+    # 9>&-: only the app may hold the run FIFO (hooklib.sh).
+    $BB setsid "$BB" sh -c '"$0" sleep "$1" && kill -ALRM "$2"' "$BB" "$hook_timeout" "$$" 9>&- &
     watchdog=$!
   fi
   run_hook "pre-start hook for container $name" "$hook" "$log_dir/.$name.pre-start.$$.fifo"

@@ -60,7 +60,7 @@ export async function mutate(req: AdmissionRequest, ctx: AdmissionContext): Prom
   if (req.operation !== 'CREATE') return allow(req.uid, `operation ${req.operation} is not mutated`);
   const pod = req.object as V1Pod;
   const namespace = req.namespace || pod.metadata?.namespace;
-  const prepared = preparePod(pod, ctx.config, namespace);
+  const prepared = preparePod(pod, ctx.config, namespace, ctx.nativeSidecars);
 
   let imageCommands: Record<string, string[]> | undefined;
   if (prepared.imageLookups.length && ctx.images && ctx.config.registry.enabled) {

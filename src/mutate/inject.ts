@@ -14,6 +14,7 @@ import { preStartLogFile, wrapEntrypoint } from './prestart';
 import { placementFor, type PlacementPlan } from './placement';
 import { ProbeError } from './probes';
 import { addTrafficGate } from './traffic';
+import { appsToOutlive, endSidecarsWithApps } from './sidecar-end';
 import { StatusError, uninject } from './uninject';
 
 export interface ImageLookup {
@@ -59,7 +60,8 @@ export interface InjectResult {
   placement?: PlacementPlan;
 }
 
-export function preparePod(pod: V1Pod, config: Config, namespace = pod.metadata?.namespace): PreparedPod {
+/** `nativeSidecars`: as InjectOptions' (it decides whether classic sidecars need the app's ENTRYPOINT). */
+export function preparePod(pod: V1Pod, config: Config, namespace = pod.metadata?.namespace, nativeSidecars = config.injection.nativeSidecars !== 'false'): PreparedPod {
   const prepared: PreparedPod = { original: pod, base: pod, errors: [], imageLookups: [] };
   if (!pod?.spec || !Array.isArray(pod.spec.containers) || pod.spec.containers.length === 0) {
     prepared.errors.push('spec.containers is missing or empty; a pod needs at least one container');
@@ -103,21 +105,23 @@ export function preparePod(pod: V1Pod, config: Config, namespace = pod.metadata?
     const kept = parsed.spec.containers.filter((c) => previousTargets.includes(c));
     if (kept.length) parsed.spec.containers = kept;
   }
-  if (parsed.spec.preStart !== undefined) {
-    for (const name of parsed.spec.containers) {
-      const c = prepared.base.spec!.containers.find((x) => x.name === name)!;
-      if (c.command?.length || parsed.spec.entrypoints[name]) continue;
-      const known = prepared.previous?.changed[name]?.imageCommand;
-      if (known) parsed.spec.entrypoints[name] = known;
-      else prepared.imageLookups.push({ container: name, image: c.image ?? '', hasArgs: !!c.args?.length });
-    }
+  // The wrapper becomes the command of the preStart targets and of the containers that
+  // classic sidecars must outlive; for both the original command must be known.
+  const wrapped = new Set([...(parsed.spec.preStart !== undefined ? parsed.spec.containers : []), ...appsToOutlive(prepared.base, parsed.spec, nativeSidecars)]);
+  for (const name of wrapped) {
+    const c = prepared.base.spec!.containers.find((x) => x.name === name)!;
+    if (c.command?.length || parsed.spec.entrypoints[name]) continue;
+    const known = prepared.previous?.changed[name]?.imageCommand;
+    if (known) parsed.spec.entrypoints[name] = known;
+    else prepared.imageLookups.push({ container: name, image: c.image ?? '', hasArgs: !!c.args?.length });
   }
   return prepared;
 }
 
-function entrypointError(lookup: ImageLookup, reason: string): string {
+function entrypointError(lookup: ImageLookup, reason: string, hook: boolean): string {
+  const why = hook ? 'to run the pre-start hook before it' : 'to wrap it so that the classic sidecars (injection.nativeSidecars "false") end when it ends';
   return (
-    `container ${lookup.container} has no command, so podhooks must know the image's ENTRYPOINT to run the pre-start hook before it, ` +
+    `container ${lookup.container} has no command, so podhooks must know the image's ENTRYPOINT ${why}, ` +
     `and ${reason}. Fix: add command (and args) to the container, or set annotation ${A.entrypoint}${lookup.container} ` +
     `to the image's ENTRYPOINT${lookup.hasArgs ? '' : '+CMD'} as a JSON array`
   );
@@ -139,7 +143,7 @@ export function injectPrepared(prepared: PreparedPod, options: InjectOptions): I
   for (const lookup of prepared.imageLookups) {
     const command = options.imageCommands?.[lookup.container];
     if (command?.length) spec.entrypoints[lookup.container] = command;
-    else errors.push(entrypointError(lookup, command ? 'the image defines neither ENTRYPOINT nor CMD' : 'the image registry was not asked (offline) or could not answer'));
+    else errors.push(entrypointError(lookup, command ? 'the image defines neither ENTRYPOINT nor CMD' : 'the image registry was not asked (offline) or could not answer', spec.preStart !== undefined && spec.containers.includes(lookup.container)));
   }
   if (spec.debug) errors.push(...debugErrors(base, spec.debug, options.config, base.metadata?.annotations ?? {}));
   if (errors.length) return { pod: original, changed: false, errors, warnings: [] };
@@ -147,7 +151,8 @@ export function injectPrepared(prepared: PreparedPod, options: InjectOptions): I
   const { config, nativeSidecars: native } = options;
   const draft = new PodDraft(base);
   const wrapsEntrypoint = spec.preStart !== undefined;
-  const usesBin = wrapsEntrypoint || spec.preOnline !== undefined || (spec.debug !== undefined && debugRewritesProbes(base, spec.debug));
+  const outlive = appsToOutlive(base, spec, native);
+  const usesBin = wrapsEntrypoint || outlive.length > 0 || spec.preOnline !== undefined || (spec.debug !== undefined && debugRewritesProbes(base, spec.debug));
   const hookLogs = wrapsEntrypoint || spec.preOnline !== undefined;
 
   try {
@@ -171,13 +176,13 @@ export function injectPrepared(prepared: PreparedPod, options: InjectOptions): I
       ];
       addLogStreamer(draft, files, config, logs, native);
     }
-    if (wrapsEntrypoint) {
-      for (const name of spec.containers) {
-        const c = base.spec!.containers.find((x) => x.name === name)!;
-        const fromImage = !c.command?.length;
-        const command = fromImage ? spec.entrypoints[name] : c.command!;
-        wrapEntrypoint(draft, name, { command, fromImage }, { bin, logs }, spec.preStartTimeoutSeconds);
-      }
+    const run = outlive.length ? draft.addVolume(NAMES.runVolume, { emptyDir: {} }) : undefined;
+    const hooked = wrapsEntrypoint ? spec.containers : [];
+    for (const name of new Set([...hooked, ...outlive])) {
+      const c = base.spec!.containers.find((x) => x.name === name)!;
+      const fromImage = !c.command?.length;
+      const command = fromImage ? spec.entrypoints[name] : c.command!;
+      wrapEntrypoint(draft, name, { command, fromImage }, { bin, logs: hooked.includes(name) ? logs : undefined, run }, spec.preStartTimeoutSeconds);
     }
     if (spec.preOnline) {
       const state = draft.addVolume(NAMES.stateVolume, { emptyDir: {} });
@@ -186,6 +191,7 @@ export function injectPrepared(prepared: PreparedPod, options: InjectOptions): I
     if (spec.debug) addDebug(draft, spec.debug, config, bin, native);
     if (prepared.placement) draft.setRuntimeClass(prepared.placement.runtimeClass);
     addTrafficGate(draft, spec.traffic);
+    if (run) endSidecarsWithApps(draft, outlive, { bin, run });
     // Last, so the pacing token is only taken once nothing else can fail.
     if (spec.authz) addAuthz(draft, base, spec.authz, config, previousOffset(original, prepared.previous) ?? options.authzStartOffsetMs);
   } catch (err) {
@@ -200,5 +206,5 @@ export function injectPrepared(prepared: PreparedPod, options: InjectOptions): I
 
 /** Offline injection (CLI, tests): no registry, so containers without a command need the entrypoint annotation. */
 export function injectPod(pod: V1Pod, options: InjectOptions): InjectResult {
-  return injectPrepared(preparePod(pod, options.config, options.namespace ?? pod.metadata?.namespace), options);
+  return injectPrepared(preparePod(pod, options.config, options.namespace ?? pod.metadata?.namespace, options.nativeSidecars), options);
 }

@@ -6,7 +6,7 @@
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { A } from './annotations';
 import { addEnv, addMounts, type ContainerRecord, type PodDraft } from './draft';
-import { annotationEnv, BUSYBOX, POD_BIN, POD_LOGS } from './layout';
+import { annotationEnv, BUSYBOX, POD_BIN, POD_LOGS, POD_RUN } from './layout';
 import { probeTiming, startConditions, wrapProbe } from './probes';
 
 export const WRAPPER_PREFIX = [BUSYBOX, 'sh', `${POD_BIN}/wrapper.sh`, '--'];
@@ -15,7 +15,10 @@ export const STOP_GRACE_SECONDS = 5;
 
 export interface SharedVolumes {
   bin: string;
-  logs: string;
+  /** The hook logs; without it the wrapper runs no hook (it only holds the run FIFO). */
+  logs?: string;
+  /** The run FIFOs' volume, when classic sidecars must end with this container (sidecar-end.ts). */
+  run?: string;
 }
 
 /**
@@ -29,6 +32,7 @@ export function wrapEntrypoint(
   volumes: SharedVolumes,
   timeoutSeconds: number,
 ): void {
+  const { bin, logs, run } = volumes;
   const pod = draft.pod;
   draft.updateContainer(container, (c: V1Container, record) => {
     c.command = [...WRAPPER_PREFIX, ...original.command];
@@ -36,15 +40,16 @@ export function wrapEntrypoint(
     record.hadCommand = !original.fromImage;
     if (original.fromImage) record.imageCommand = original.command;
     addEnv(c, record, [
-      annotationEnv('PODHOOKS_PRE_START', A.preStart),
-      { name: 'PODHOOKS_PRE_START_TIMEOUT_SECONDS', value: String(timeoutSeconds) },
+      ...(logs ? [annotationEnv('PODHOOKS_PRE_START', A.preStart), { name: 'PODHOOKS_PRE_START_TIMEOUT_SECONDS', value: String(timeoutSeconds) }] : []),
       { name: 'PODHOOKS_CONTAINER', value: container },
+      ...(run ? [{ name: 'PODHOOKS_RUN_DIR', value: POD_RUN }] : []),
     ]);
     addMounts(c, record, [
-      { name: volumes.bin, mountPath: POD_BIN, readOnly: true },
-      { name: volumes.logs, mountPath: POD_LOGS },
+      { name: bin, mountPath: POD_BIN, readOnly: true },
+      ...(logs ? [{ name: logs, mountPath: POD_LOGS }] : []),
+      ...(run ? [{ name: run, mountPath: POD_RUN }] : []),
     ]);
-    holdLivenessDuringHook(c, record, timeoutSeconds, pod);
+    if (logs) holdLivenessDuringHook(c, record, timeoutSeconds, pod);
     return c;
   });
 }

@@ -32,6 +32,7 @@ function buildClient() {
 
 /** Starts test/authz-service/server.js; resolves once it listens. */
 function startService(args = []) {
+  const host = args.includes('--host') ? args[args.indexOf('--host') + 1] : '127.0.0.1';
   return new Promise((resolvePromise, reject) => {
     const proc = spawn(process.execPath, [join(__dirname, 'server.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -46,10 +47,10 @@ function startService(args = []) {
       const exited = new Promise((r) => proc.once('exit', r));
       resolvePromise({
         port,
-        url: `http://127.0.0.1:${port}/v1/registrations`,
+        url: `http://${host}:${port}/v1/registrations`,
         pid: proc.pid,
         async stats() {
-          const res = await fetch(`http://127.0.0.1:${port}/stats`);
+          const res = await fetch(`http://${host}:${port}/stats`);
           return res.json();
         },
         async stop() {

@@ -75,6 +75,7 @@ function start(script: string, args: string[], env: Record<string, string> = {})
   return { pid: child.pid, out: () => out, err: () => err, exited };
 }
 
+const run_ = (script: string, args: string[], env: Record<string, string> = {}) => run(script, args, env);
 async function run(script: string, args: string[], env: Record<string, string> = {}): Promise<Exit & { out: string; err: string }> {
   const p = start(script, args, env);
   const e = await p.exited;
@@ -817,5 +818,57 @@ describe('logstream.sh', () => {
     const r = await run('logstream.sh', []);
     expect(r.code).toBe(2);
     expect(r.err).toContain('usage');
+  });
+});
+
+// ---------------------------------------------------------------------------------
+// classic sidecars that end with the app (injection.nativeSidecars "false", Jobs)
+
+describe('classic sidecars end with the app containers (run FIFOs)', () => {
+  test('logstream.sh, preonline.sh and sidecar.sh end with exit 0 once every watched app has ended: one before they started, one killed', async () => {
+    const dir = tmp();
+    const run = join(dir, 'run');
+    const logs = join(dir, 'logs');
+    const appEnv = (name: string, hook = '') => ({ PODHOOKS_RUN_DIR: run, PODHOOKS_CONTAINER: name, PODHOOKS_LOG_DIR: logs, PODHOOKS_PRE_START: hook, PODHOOKS_TERMINATION_LOG: join(dir, `${name}.term`) });
+    mkdirSync(run);
+    // "quick" runs and ends before any sidecar starts; "slow" runs until it is killed.
+    const quick = await run_('wrapper.sh', ['--', BB, 'true'], appEnv('quick', 'echo quick-hook'));
+    expect(quick.code).toBe(0);
+    const slow = start('wrapper.sh', ['--', BB, 'sleep', '60'], appEnv('slow'));
+    await waitFor('slow to hold its FIFO', () => existsSync(join(run, 'slow.started')));
+
+    const watch = { PODHOOKS_END_WITH: `${join(run, 'quick')} ${join(run, 'slow')}` };
+    const streamer = start('logstream.sh', [join(logs, 'quick.pre-start.log')], watch);
+    const runner = start('preonline.sh', [], { ...watch, PODHOOKS_CHECK_URL: `http://127.0.0.1:${await closedPort()}/`, PODHOOKS_STATE_DIR: join(dir, 'state'), PODHOOKS_LOG_DIR: logs });
+    const proxy = start('sidecar.sh', ['--', BB, 'sleep', '60'], watch);
+    await waitFor('the streamer to print the hook log', () => streamer.out().includes('[quick pre-start] quick-hook'));
+    await waitFor('the runner to poll', () => runner.out().includes('pre-online: waiting for'));
+    // slow is alive: nobody ends yet (its FIFO has a holder), across several checks.
+    await sleep(2500);
+    const proxied = descendants(proxy.pid);
+    expect([streamer, runner, proxy].every((p) => alive(p.pid))).toBe(true);
+
+    process.kill(slow.pid, 'SIGKILL');
+    for (const p of [streamer, runner, proxy]) expect((await p.exited).code).toBe(0);
+    expect(streamer.out()).toContain('podhooks: logstream: the app containers have ended');
+    expect(runner.out()).toContain('pre-online: the app containers have ended; stopping');
+    expect(proxy.out()).toContain(`podhooks: the app containers have ended; stopping ${BB}`);
+    await waitFor('the proxied command to be stopped', () => proxied.every((pid) => !alive(pid)));
+  });
+
+  test('a failing hook ends them too, while what the hook left running holds nothing', async () => {
+    const dir = tmp();
+    const run = join(dir, 'run');
+    mkdirSync(run);
+    const proxy = start('sidecar.sh', ['--', BB, 'sleep', '60'], { PODHOOKS_END_WITH: join(run, 'app') });
+    const app = await run_('wrapper.sh', ['--', BB, 'sleep', '60'], {
+      PODHOOKS_RUN_DIR: run,
+      PODHOOKS_CONTAINER: 'app',
+      PODHOOKS_LOG_DIR: join(dir, 'logs'),
+      PODHOOKS_PRE_START: `"$PODHOOKS_BUSYBOX" sleep 60 >/dev/null 2>&1 & exit 3`,
+      PODHOOKS_TERMINATION_LOG: join(dir, 'term'),
+    });
+    expect(app.code).toBe(3);
+    expect((await proxy.exited).code).toBe(0);
   });
 });

@@ -86,6 +86,8 @@ const pod: fc.Arbitrary<V1Pod> = fc
           containers: fc.tuple(...names.map((n) => container(n === 'podhooks-logs' ? 'x' + n : n))),
           initContainers: fc.array(container('init-user'), { maxLength: 1 }),
           readinessGates: fc.uniqueArray(fc.constantFrom('podhooks.io/online', 'example.com/lb'), { maxLength: 2 }).map((types) => types.map((conditionType) => ({ conditionType }))),
+          // Never/OnFailure with classic sidecars: the app containers are wrapped so the sidecars end with them.
+          restartPolicy: fc.constantFrom('Always', 'OnFailure', 'Never'),
           volumes: fc.array(fc.record({ name: fc.constantFrom('podhooks-bin', 'data', 'podhooks-logs'), emptyDir: fc.constant({}) }), { maxLength: 2 }).map((vs) => vs.filter((v, i) => vs.findIndex((w) => w.name === v.name) === i)),
         },
         { requiredKeys: ['containers'] },
