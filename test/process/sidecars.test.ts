@@ -839,7 +839,7 @@ describe('classic sidecars end with the app containers (run FIFOs)', () => {
 
     const watch = { PODHOOKS_END_WITH: `${join(run, 'quick')} ${join(run, 'slow')}` };
     const streamer = start('logstream.sh', [join(logs, 'quick.pre-start.log')], watch);
-    const runner = start('preonline.sh', [], { ...watch, PODHOOKS_CHECK_URL: `http://127.0.0.1:${await closedPort()}/`, PODHOOKS_STATE_DIR: join(dir, 'state'), PODHOOKS_LOG_DIR: logs });
+    const runner = start('preonline.sh', [], { ...watch, PODHOOKS_TARGETS: 'slow', PODHOOKS_CHECK_URL: `http://127.0.0.1:${await closedPort()}/`, PODHOOKS_STATE_DIR: join(dir, 'state'), PODHOOKS_LOG_DIR: logs });
     const proxy = start('sidecar.sh', ['--', BB, 'sleep', '60'], watch);
     await waitFor('the streamer to print the hook log', () => streamer.out().includes('[quick pre-start] quick-hook'));
     await waitFor('the runner to poll', () => runner.out().includes('pre-online: waiting for'));
