@@ -5,6 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { durationSeconds } from './duration';
 import { RULES } from './validate/rules';
+import { matchesRuntimeClass } from './validate/runtime-class';
 
 const action = z.enum(['deny', 'warn', 'audit', 'off']);
 export type Action = z.infer<typeof action>;
@@ -123,6 +124,19 @@ export const configSchema = z.strictObject({
           sandboxRuntimeClass: z.string().default('kata'),
         })
         .prefault({}),
+    })
+    // One matcher decides "sandboxed" for every rule: an offline pod told to use a class
+    // that the sandbox list does not match would be refused whatever it does.
+    .check((ctx) => {
+      const { placement, sandboxRuntimeClasses } = ctx.value;
+      if (placement.enabled && !matchesRuntimeClass(placement.sandboxRuntimeClass, sandboxRuntimeClasses)) {
+        ctx.issues.push({
+          code: 'custom',
+          input: placement.sandboxRuntimeClass,
+          path: ['placement', 'sandboxRuntimeClass'],
+          message: `is not matched by validation.sandboxRuntimeClasses (${sandboxRuntimeClasses.join(', ')}); add it there or choose a class they match`,
+        });
+      }
     })
     .prefault({}),
   /** Serving certificates: from files (certDir; dev CA, cert-manager or a Secret volume) or managed in a Secret. */
