@@ -68,6 +68,14 @@ beforeAll(async () => {
   await createNamespace(core, 'vms');
   // Slipped in before any webhook was registered: only `podhooks audit` can find it.
   await core.createNamespacedPod({ namespace: 'vms', body: kataPod('sneaky', { hostPID: true }) });
+  // Also from before: a Deployment whose template breaks a rule, scaled to zero. The webhook
+  // refuses such a Deployment at apply time (policy-workloads.test.ts); scaling it up later
+  // leaves the template as it was, so its pods are what gets refused.
+  const labels = { app: 'vm-fleet' };
+  await cp.kubeConfig().makeApiClient(AppsV1Api).createNamespacedDeployment({
+    namespace: 'vms',
+    body: { metadata: { name: 'vm-fleet' }, spec: { replicas: 0, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: kataPod('x', { hostPID: true }).spec! } } },
+  });
   saKubeconfig = await serviceAccountKubeconfig();
   ph = await startPodhooks({ server: { certDir: join(dir, 'certs') }, kubernetes: { enabled: 'true', kubeconfig: saKubeconfig }, validation: { auditIntervalSeconds: 2 } });
   await registerWebhooks(kc.makeApiClient(AdmissionregistrationV1Api), ph.port, ph.ca);
@@ -146,11 +154,9 @@ test('the denial is an Event visible through the API, with the user; a dry run m
 });
 
 test("a Deployment's denied pods become one Event on its ReplicaSet, counting the retries", async () => {
-  const labels = { app: 'vm-fleet' };
-  await cp.kubeConfig().makeApiClient(AppsV1Api).createNamespacedDeployment({
-    namespace: 'vms',
-    body: { metadata: { name: 'vm-fleet' }, spec: { replicas: 2, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: kataPod('x', { hostPID: true }).spec! } } },
-  });
+  // Scaling changes no template: the Deployment and its ReplicaSet pass, the pods do not.
+  const scaled = cp.kubectl(['scale', '-n', 'vms', 'deployment/vm-fleet', '--replicas=2']);
+  expect(scaled.stderr).toBe('');
   const event = await eventually('a PodhooksDenied Event on the ReplicaSet counted at least twice', async () => {
     const list = await events('vms', 'reason=PodhooksDenied,involvedObject.kind=ReplicaSet');
     return list.find((e) => (e.count ?? 0) >= 2);
