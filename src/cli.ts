@@ -7,10 +7,11 @@ import { ClusterError } from './kube/cluster';
 import { createLogger } from './log';
 import { InjectionFailed, injectManifests } from './mutate/manifests';
 import { startServer } from './server';
-import { evaluate, exemption } from './validate/policy';
+import { judge } from './validate/judge';
 import { InputError, parseDocuments, podSlots } from './workloads';
 import { certsCommand, CertsUsageError } from './certs-cli';
 import { registerAuditCommands } from './audit/commands';
+import { registerPolicyCommands } from './cli/policy';
 
 /** Exit codes: 0 ok, 1 policy denial / violations, 2 unusable input or usage error. */
 export class ExitError extends Error {
@@ -62,8 +63,9 @@ function validateCommand(opts: { file: string; namespaceLabel: string[]; output:
   const rows: { where: string; rule: string; action: string; field: string; message: string }[] = [];
   for (const slot of podSlots(parseDocuments(text, source), source)) {
     const pod = slot.pod as V1Pod;
-    if (exemption(pod, slot.namespace, config)) continue;
-    for (const f of evaluate({ pod, namespace: slot.namespace, namespaceLabels, config })) rows.push({ where: slot.where, ...f });
+    // Templates are judged as the webhook judges them: as their pods will be admitted.
+    const workload = slot.kind === 'Pod' ? undefined : { kind: slot.kind, name: slot.where };
+    for (const f of judge({ pod, namespace: slot.namespace, workload }, { labels: namespaceLabels }, config).findings) rows.push({ where: slot.where, ...f });
   }
   const denied = rows.some((r) => r.action === 'deny');
   if (opts.output === 'json') return { out: JSON.stringify({ denied, findings: rows }, null, 2) + '\n', denied };
@@ -84,6 +86,7 @@ export function buildProgram(): Command {
     .option('--metrics-port <port>', 'metrics port (overrides server.metricsPort)', (v) => Number(v))
     .option('--cert-dir <dir>', 'directory with tls.crt/tls.key (overrides server.certDir)')
     .addOption(new Option('--certificates-mode <mode>', 'files: certDir; secret: issue, store and renew in a Secret (overrides certificates.mode)').choices(['files', 'secret']))
+    .addOption(new Option('--validation-engine <engine>', 'who enforces the validating rules (overrides validation.engine; docs/policy.md)').choices(['webhook', 'admission-policy', 'both']))
     .action(async (opts) => {
       const config = loadConfig(opts.config);
       if (opts.port !== undefined) config.server.port = opts.port;
@@ -91,6 +94,7 @@ export function buildProgram(): Command {
       if (opts.metricsPort !== undefined) config.server.metricsPort = opts.metricsPort;
       if (opts.certDir !== undefined) config.server.certDir = opts.certDir;
       if (opts.certificatesMode !== undefined) config.certificates.mode = opts.certificatesMode;
+      if (opts.validationEngine !== undefined) config.validation.engine = opts.validationEngine;
       const logger = createLogger(config.logLevel);
       const running = await startServer(config, logger);
       let interrupts = 0;
@@ -144,6 +148,9 @@ export function buildProgram(): Command {
     });
 
   registerAuditCommands(program, (message, code) => {
+    throw new ExitError(message, code);
+  });
+  registerPolicyCommands(program, (message, code) => {
     throw new ExitError(message, code);
   });
 

@@ -98,6 +98,12 @@ export const configSchema = z.strictObject({
     .prefault({}),
   validation: z
     .strictObject({
+      /**
+       * Who enforces the rules: the validating webhook, the ValidatingAdmissionPolicies of
+       * `podhooks policy render` (in-process in the apiserver, fail-closed), or both. With
+       * the policies, serve reports when the cluster's differ from this config.
+       */
+      engine: z.enum(['webhook', 'admission-policy', 'both']).default('webhook'),
       sandboxRuntimeClasses: z.array(z.string()).default(['kata*', 'gvisor', 'runsc']),
       rules: z
         .record(z.string(), action)

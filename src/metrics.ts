@@ -51,6 +51,11 @@ export class Metrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  readonly policyDrift = new Gauge({
+    name: 'podhooks_admission_policy_drift',
+    help: 'Rendered ValidatingAdmissionPolicies and bindings the cluster lacks, holds in another version, or should not hold (validation.engine both | admission-policy); 0 when in sync.',
+    registers: [this.registry],
+  });
   readonly certReloads = new Counter({
     name: 'podhooks_certificate_reloads_total',
     help: 'Serving certificate reloads, by result.',

@@ -29,7 +29,7 @@ export interface Violation {
 /**
  * The CEL side's view of one pod (or pod template): expressions, as source text, for the
  * pod object, its runtimeClassName ('' when unset) and whether that class is sandboxed.
- * `params` is the ConfigMap of policy parameters (see validate/cel/params.ts).
+ * Config values are variables too (celConfig, admission-policy/values.ts).
  */
 export interface CelPod {
   pod: string;
@@ -86,9 +86,9 @@ export function sandboxRule(spec: RuleSpec & { find(pod: V1Pod, rc: string, conf
 /** The fix every sandbox rule offers besides removing the field. */
 export const NON_SANDBOXED = 'or use a non-sandboxed runtime class for this pod';
 
-/** One violation as a CEL map literal. */
-export function celViolation(v: { field: Str; message: Str | string; summary: Str }): string {
-  return `{'field': ${celOf(v.field)}, 'message': ${celOf(v.message)}, 'summary': ${celOf(v.summary)}}`;
+/** One violation as a CEL map literal; message and summary are CEL expressions (Template.cel). */
+export function celViolation(v: { field: Str; message: string; summary: string }): string {
+  return `{'field': ${celOf(v.field)}, 'message': ${v.message}, 'summary': ${v.summary}}`;
 }
 
 /** `cond ? [violation] : []`. */
@@ -101,14 +101,9 @@ export function celConcat(lists: string[]): string {
   return lists.length ? `(${lists.join(' + ')})` : '[]';
 }
 
-/** A CEL list of the non-empty lines of a params entry (lists travel as newline-separated text). */
-export function celParamList(key: string): string {
-  return `params.?data[?${celOf(key)}].orValue('').split('\\n').filter(x, x != '')`;
-}
-
-/** A params entry as a string ('' when absent). */
-export function celParam(key: string): string {
-  return `params.?data[?${celOf(key)}].orValue('')`;
+/** A config value in a rule's CEL: the policy carries it as a variable (admission-policy/values.ts). */
+export function celConfig(key: string): string {
+  return `variables.${key}`;
 }
 
 /**

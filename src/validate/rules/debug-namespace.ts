@@ -2,7 +2,7 @@
 // allowed only in namespaces a cluster admin labelled for it (debug.namespaceLabel). The
 // pod's own labels (validation.exemptLabels) never exempt it: the pod's author chooses them.
 import { A, debugRequested } from '../../mutate/annotations';
-import { celParam, celViolation, rule, type Violation } from '../rule';
+import { celConfig, celViolation, rule, type Violation } from '../rule';
 import { celQuote, cel, t, template } from '../text';
 
 /** "key=value" requires that value; a bare "key" only requires the label to exist. */
@@ -19,7 +19,7 @@ const summary = template<'label'>(({ label }) => t`debug mode needs namespace la
 const FIELD = `metadata.annotations[${A.debug}]`;
 
 function celDebugNamespace(pod: string): string {
-  const spec = celParam('debugNamespaceLabel');
+  const spec = celConfig('debugNamespaceLabel');
   const key = `${spec}.split('=')[0]`;
   const hasValue = `${spec}.contains('=')`;
   const labels = 'namespaceObject.?metadata.?labels.orValue({})';

@@ -4,7 +4,7 @@
 // Other host paths work but weaken the isolation the sandbox was chosen for: a warning.
 import { posix } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
-import { celParamList, celViolation, sandboxRule } from '../rule';
+import { celConfig, celViolation, sandboxRule } from '../rule';
 import { cel, t, template } from '../text';
 
 /**
@@ -41,7 +41,7 @@ const procMessage = template<'rc' | 'path' | 'name' | 'allowed'>(
     t`runtimeClassName "${rc}" exposes the sandbox's own /proc, not the host's ${path}: remove volume ${name}, use an allowed path (${allowed}; validation.procMountAllowlist), or a non-sandboxed runtime class`,
 );
 const procSummary = template<'rc' | 'path'>(({ rc, path }) => t`hostPath ${path} is not allowed on runtime class "${rc}" (procMountAllowlist)`);
-const ALLOWLIST = celParamList('procMountAllowlist');
+const ALLOWLIST = celConfig('procMountAllowlist');
 
 export const sandboxProcMounts = sandboxRule({
   id: 'sandbox-proc-mounts',

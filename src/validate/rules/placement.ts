@@ -3,7 +3,7 @@
 // Off unless validation.placement.enabled, because it only fits clusters that use the split.
 // "Sandboxed" is the same matcher every sandbox rule uses (kata* covers kata-fc).
 import { isSandboxRuntimeClass } from '../runtime-class';
-import { celParam, celParamList, celViolation, rule, type Violation } from '../rule';
+import { celConfig, celViolation, rule, type Violation } from '../rule';
 import { cel, t, template, type Cel } from '../text';
 
 const offlineMessage = template<'field' | 'value' | 'rc' | 'target'>(
@@ -22,15 +22,15 @@ const unknownSummary = template<'label' | 'value' | 'all'>(({ label, value, all 
 /** The CEL side: every config value comes from the params, so it follows the config. */
 function celPlacement(pod: string, rc: Cel, sandboxed: string): string {
   const labels = `${pod}.?metadata.?labels.orValue({})`;
-  const key = celParam('placementLabel');
+  const key = celConfig('placementLabel');
   const [label, value] = [cel(key), cel(`string(${labels}[${key}])`)];
   const field = t`metadata.labels[${label}]`;
-  const target = cel(celParam('placementSandboxRuntimeClass'));
-  const [offline, online] = [celParamList('placementOfflineValues'), celParamList('placementOnlineValues')];
+  const target = cel(celConfig('placementSandboxRuntimeClass'));
+  const [offline, online] = [celConfig('placementOfflineValues'), celConfig('placementOnlineValues')];
   const rcShown = cel(`${rc.expr} != '' ? '"' + ${rc.expr} + '"' : 'unset (default runtime)'`);
   const v = (violation: string) => `[${violation}]`;
   return (
-    `${celParam('placementEnabled')} != 'true' || !(${key} in ${labels}) ? [] : ` +
+    `${celConfig('placementEnabled')} != 'true' || !(${key} in ${labels}) ? [] : ` +
     `${value.expr} in ${offline} ? (${sandboxed} ? [] : ${v(celViolation({ field: 'spec.runtimeClassName', message: offlineMessage.cel({ field, value, rc: rcShown, target }), summary: offlineSummary.cel({ label, value, target }) }))}) : ` +
     `${value.expr} in ${online} ? (!(${sandboxed}) ? [] : ${v(celViolation({ field: 'spec.runtimeClassName', message: onlineMessage.cel({ field, value, rc }), summary: onlineSummary.cel({ label, value, rc }) }))}) : ` +
     v(

@@ -2,7 +2,7 @@
 // fail on the node (or escape the intended directory) long after admission.
 import type { Violation } from '../rule';
 import { allVolumeMounts, CONTAINER_KINDS } from '../pod-fields';
-import { celConcat, celFlatten, celViolation, NON_SANDBOXED, sandboxRule } from '../rule';
+import { celFlatten, celViolation, NON_SANDBOXED, sandboxRule } from '../rule';
 import { cel, t, template } from '../text';
 
 const KEYS = ['subPath', 'subPathExpr'] as const;
@@ -24,19 +24,15 @@ export const sandboxSubPath = sandboxRule({
     }
     return out;
   },
-  // Per container, its mounts' violations; then one flat list in container order.
-  cel: ({ pod, rc }) =>
-    celFlatten(
-      celConcat(
-        CONTAINER_KINDS.map((kind) => {
-          const path = cel(`'spec.${kind}[' + string(c.name) + '].volumeMounts[' + string(m.name) + ']'`);
-          const volume = cel('string(m.name)');
-          const perMount = celConcat(
-            KEYS.map((key) => `(m.?${key}.orValue('') != '' ? [${celViolation({ field: t`${path}.${key}`, message: message.cel({ rc, path, key, volume }), summary: summary.cel({ rc, path, key }) })}] : [])`),
-          );
-          // A list (one per container) of lists (its mounts' violations): flattened below.
-          return `${pod}.spec.?${kind}.orValue([]).map(c, ${celFlatten(`c.?volumeMounts.orValue([]).map(m, ${perMount})`)})`;
-        }),
-      ),
-    ),
+  // Kinds, containers, mounts, keys: four nested lists, flattened three times into one list
+  // in the order check() reports them.
+  cel: ({ pod, rc }) => {
+    const path = cel("'spec.' + kind + '[' + string(c.name) + '].volumeMounts[' + string(m.name) + ']'");
+    const key = cel('k');
+    const violation = celViolation({ field: t`${path}.${key}`, message: message.cel({ rc, path, key, volume: cel('string(m.name)') }), summary: summary.cel({ rc, path, key }) });
+    const keys = `[${KEYS.map((k) => `'${k}'`).join(', ')}].filter(k, m[?k].orValue('') != '').map(k, ${violation})`;
+    const mounts = `c.?volumeMounts.orValue([]).map(m, ${keys})`;
+    const containers = `${pod}.spec[?kind].orValue([]).map(c, ${celFlatten(mounts)})`;
+    return celFlatten(`[${CONTAINER_KINDS.map((k) => `'${k}'`).join(', ')}].map(kind, ${celFlatten(containers)})`);
+  },
 });
