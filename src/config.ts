@@ -120,6 +120,8 @@ export const configSchema = z.strictObject({
       exemptLabels: z.record(z.string(), z.string()).default({}),
       /** `podhooks serve` audits the cluster's pods this often (one replica, via a Lease); 0 = never. */
       auditIntervalSeconds: z.number().int().min(0).default(0),
+      /** The periodic audit keeps one openreports.io Report per namespace with violations. */
+      auditReports: z.boolean().default(true),
       procMountAllowlist: z.array(z.string()).default(['/proc/cpuinfo', '/proc/meminfo', '/proc/stat', '/proc/uptime']),
       placement: z
         .strictObject({

@@ -12,6 +12,8 @@ import { judge, needsNamespaceFacts } from '../validate/judge';
 export interface AuditViolation {
   namespace: string;
   pod: string;
+  /** The pod's uid (Reports name the exact pod, not a later one of the same name). */
+  uid?: string;
   /** Kind/name of the pod's controller, when it has one. */
   owner?: string;
   rule: string;
@@ -50,6 +52,7 @@ export function auditPods(pods: Iterable<V1Pod>, config: Config, labels: (ns: st
       report.violations.push({
         namespace,
         pod: pod.metadata?.name ?? '',
+        ...(pod.metadata?.uid ? { uid: pod.metadata.uid } : {}),
         ...(owner ? { owner: `${owner.kind}/${owner.name}` } : {}),
         rule: f.rule,
         action: f.action,

@@ -25,7 +25,7 @@ export async function startPolicyAudit(config: Config, cluster: Cluster | undefi
     if (!cluster) throw new ConfigError('validation.auditIntervalSeconds is set but podhooks has no cluster access (kubernetes.kubeconfig, KUBECONFIG or an in-cluster service account)');
     // Lazily: the Lease code loads client-node, which a cluster-less start never needs.
     const { startPeriodicAudit } = await import('./periodic');
-    periodic = await startPeriodicAudit({ cluster, config, logger, metrics, intervalMs: config.validation.auditIntervalSeconds * 1000 });
+    periodic = await startPeriodicAudit({ cluster, config, logger, metrics, intervalMs: config.validation.auditIntervalSeconds * 1000, reports: config.validation.auditReports });
   }
   let drift: { stop(): void } | undefined;
   if (config.validation.engine !== 'webhook') {

@@ -9,8 +9,9 @@ import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AdmissionregistrationV1Api, AppsV1Api, CoordinationV1Api, CoreV1Api, NodeV1Api, type CoreV1Event, type V1Pod } from '@kubernetes/client-node';
-import { CLI, ROOT, startPodhooks, type Podhooks } from '../helpers/podhooks';
+import { CLI, startPodhooks, type Podhooks } from '../helpers/podhooks';
 import { startControlPlane, type ControlPlane } from './harness/controlplane';
+import { serviceAccountKubeconfig } from './harness/serviceaccount';
 import { apiMessage, createNamespace, eventually, registerWebhooks } from './harness/webhooks';
 
 jest.setTimeout(240_000);
@@ -38,26 +39,6 @@ async function events(namespace: string, fieldSelector: string): Promise<CoreV1E
   return (await core.listNamespacedEvent({ namespace, fieldSelector })).items;
 }
 
-/** A kubeconfig for system:serviceaccount:podhooks:podhooks, so podhooks runs with exactly the RBAC in deploy/. */
-async function serviceAccountKubeconfig(): Promise<string> {
-  const apply = cp.kubectl(['apply', '-n', 'podhooks', '-f', join(ROOT, 'deploy/base/rbac.yaml')]);
-  expect(apply.stderr).toBe('');
-  const token = await core.createNamespacedServiceAccountToken({ name: 'podhooks', namespace: 'podhooks', body: { spec: { expirationSeconds: 3600, audiences: ['https://kubernetes.default.svc'] } } });
-  const path = join(dir, 'sa.kubeconfig');
-  writeFileSync(
-    path,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'test', cluster: { server: cp.server, 'insecure-skip-tls-verify': true } }],
-      users: [{ name: 'podhooks', user: { token: token.status!.token } }],
-      contexts: [{ name: 'test', context: { cluster: 'test', user: 'podhooks' } }],
-      'current-context': 'test',
-    }),
-  );
-  return path;
-}
-
 beforeAll(async () => {
   cp = await startControlPlane();
   const kc = cp.kubeConfig();
@@ -76,7 +57,7 @@ beforeAll(async () => {
     namespace: 'vms',
     body: { metadata: { name: 'vm-fleet' }, spec: { replicas: 0, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: kataPod('x', { hostPID: true }).spec! } } },
   });
-  saKubeconfig = await serviceAccountKubeconfig();
+  saKubeconfig = await serviceAccountKubeconfig(cp, dir);
   ph = await startPodhooks({ server: { certDir: join(dir, 'certs') }, kubernetes: { enabled: 'true', kubeconfig: saKubeconfig }, validation: { auditIntervalSeconds: 2 } });
   await registerWebhooks(kc.makeApiClient(AdmissionregistrationV1Api), ph.port, ph.ca);
   await eventually('the validating webhook to be active', async () => {
@@ -177,6 +158,7 @@ test('podhooks audit (as the podhooks ServiceAccount) finds the pod created whil
   expect(report.violations).toContainEqual({
     namespace: 'vms',
     pod: 'sneaky',
+    uid: expect.any(String),
     rule: 'sandbox-host-namespaces',
     action: 'deny',
     field: 'spec.hostPID',
