@@ -16,6 +16,7 @@ import { WORKLOAD_GROUPS } from '../../src/workloads';
 import { CLI, ROOT, startPodhooks } from '../helpers/podhooks';
 import { api, type ApiAnswer } from './harness/api';
 import { startControlPlane, type ControlPlane } from './harness/controlplane';
+import { serviceAccountKubeconfig } from './harness/serviceaccount';
 import { createNamespace, eventually, webhookManifests } from './harness/webhooks';
 
 jest.setTimeout(900_000);
@@ -309,4 +310,20 @@ test('with podhooks stopped, the rendered policies alone still refuse a Kata pod
     { kind: 'ValidatingAdmissionPolicy', name: 'podhooks-placement', problem: 'unexpected', detail: 'rule placement is off in this config: delete validatingadmissionpolicy podhooks-placement' },
     { kind: 'ValidatingAdmissionPolicyBinding', name: 'podhooks-placement', problem: 'unexpected', detail: 'rule placement is off in this config: delete validatingadmissionpolicybinding podhooks-placement' },
   ]);
+
+  // podhooks serve with the policies as an engine says the same, as its ServiceAccount under deploy/'s RBAC.
+  const sa = await serviceAccountKubeconfig(cp, dir, ['deploy/base/rbac.yaml', 'deploy/policies/rbac.yaml']);
+  const serving = await startPodhooks({ server: { certDir: join(dir, 'certs-drift') }, kubernetes: { enabled: 'true', kubeconfig: sa }, validation: { engine: 'both', rules: { 'sandbox-host-path': 'deny', placement: 'off' } } });
+  try {
+    const warned = await serving.waitForLog((l) => l.msg?.startsWith('admission policies in the cluster'), 30_000);
+    expect(warned).toMatchObject({ level: 40, engine: 'both', msg: 'admission policies in the cluster differ from this config; run podhooks policy render and apply it' });
+    expect(warned.drift.map((d: any) => `${d.problem} ${d.kind}/${d.name}`)).toEqual([
+      'differs ValidatingAdmissionPolicy/podhooks-sandbox-host-path',
+      'differs ValidatingAdmissionPolicyBinding/podhooks-sandbox-host-path',
+      'unexpected ValidatingAdmissionPolicy/podhooks-placement',
+      'unexpected ValidatingAdmissionPolicyBinding/podhooks-placement',
+    ]);
+  } finally {
+    await serving.stop();
+  }
 });
