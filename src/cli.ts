@@ -7,6 +7,7 @@ import { ClusterError } from './kube/cluster';
 import { createLogger } from './log';
 import { InjectionFailed, injectManifests } from './mutate/manifests';
 import { startServer } from './server';
+import { INJECTION_LABEL } from './validate/admitted';
 import { judge } from './validate/judge';
 import { InputError, parseDocuments, podSlots } from './workloads';
 import { certsCommand, CertsUsageError } from './certs-cli';
@@ -59,13 +60,14 @@ function injectCommand(opts: { file: string; nativeSidecars: string }, config: C
 
 function validateCommand(opts: { file: string; namespaceLabel: string[]; output: string }, config: Config): { out: string; denied: boolean } {
   const { text, source } = readInput(opts.file);
-  const namespaceLabels = parseLabels(opts.namespaceLabel);
+  // Offline nobody knows the target namespace: injection is assumed on unless a label says otherwise.
+  const namespaceLabels = { [INJECTION_LABEL]: 'enabled', ...parseLabels(opts.namespaceLabel) };
   const rows: { where: string; rule: string; action: string; field: string; message: string }[] = [];
   for (const slot of podSlots(parseDocuments(text, source), source)) {
     const pod = slot.pod as V1Pod;
-    // Templates are judged as the webhook judges them: as their pods will be admitted.
+    // A manifest is judged as the webhook judges a template: as its pods will be admitted.
     const workload = slot.kind === 'Pod' ? undefined : { kind: slot.kind, name: slot.where };
-    for (const f of judge({ pod, namespace: slot.namespace, workload }, { labels: namespaceLabels }, config).findings) rows.push({ where: slot.where, ...f });
+    for (const f of judge({ pod, namespace: slot.namespace, workload, beforeInjection: true }, { labels: namespaceLabels }, config).findings) rows.push({ where: slot.where, ...f });
   }
   const denied = rows.some((r) => r.action === 'deny');
   if (opts.output === 'json') return { out: JSON.stringify({ denied, findings: rows }, null, 2) + '\n', denied };
@@ -122,7 +124,7 @@ export function buildProgram(): Command {
   withConfigOption(program.command('validate'))
     .description('check manifests against the validating policy offline; exit 1 when a rule denies, 2 on unusable input')
     .requiredOption('-f, --file <file>', 'input file, or - for stdin')
-    .option('--namespace-label <key=value>', 'a label of the target namespace (repeatable), e.g. podhooks.io/debug=allowed', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--namespace-label <key=value>', 'a label of the target namespace (repeatable), e.g. podhooks.io/debug=allowed; podhooks.io/injection=enabled is assumed unless given', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .action((opts) => {
       const { out, denied } = validateCommand(opts, loadConfig(opts.config));

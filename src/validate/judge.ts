@@ -23,7 +23,7 @@ const key = (f: Finding) => `${f.rule}\u0000${f.field}`;
 
 function findingsFor(subject: Subject, pod: Subject['pod'], ns: NamespaceFacts, config: Config): Finding[] {
   const template = subject.workload !== undefined;
-  const admitted = template ? asAdmitted(pod, subject.namespace, ns, config) : { pod, findings: [] };
+  const admitted = subject.beforeInjection ? asAdmitted(pod, subject.namespace, ns, config) : { pod, findings: [] };
   const out = [...admitted.findings, ...evaluate({ pod: admitted.pod, namespace: subject.namespace, namespaceLabels: ns.labels, namespaceLabelsError: ns.error, config })];
   if (!labelExemption(pod, config)) {
     const notEnabled = notEnabledFinding(pod, subject.namespace, ns, config, template);

@@ -12,6 +12,11 @@ export interface Subject {
   namespace?: string;
   /** Set for a workload's template: its kind and name ("Deployment", "web"). */
   workload?: { kind: string; name: string };
+  /**
+   * Not admitted yet (a workload's template, a manifest checked offline): judged as the
+   * mutating webhook will admit it, after podhooks' injection.
+   */
+  beforeInjection?: boolean;
 }
 
 /** Subresources that change a pod's containers (others, like status, never do). */
@@ -31,7 +36,7 @@ export function subjectOf(req: AdmissionRequest): Subject | { skip: string } {
     const pod = templatePod(object, kind, namespace);
     if (!pod) return { skip: `${kind} has no pod template` };
     const oldPod = req.oldObject ? templatePod(req.oldObject as Record<string, any>, kind, namespace) : undefined;
-    return { pod, oldPod, namespace, workload: { kind, name: req.name || object?.metadata?.name || object?.metadata?.generateName || '' } };
+    return { pod, oldPod, namespace, workload: { kind, name: req.name || object?.metadata?.name || object?.metadata?.generateName || '' }, beforeInjection: true };
   }
   return { skip: `kind ${kind} is not validated` };
 }
