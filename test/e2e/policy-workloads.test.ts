@@ -73,6 +73,12 @@ test('a template is judged as its pods will be admitted: valid hooks pass, an an
   );
 });
 
+test('a template asking for debug mode goes to the fail-closed debug webhook, like a pod', () => {
+  const r = cp.kubectl(['apply', '-n', 'hooked', '-f', '-'], JSON.stringify(deployment('jvm', { containers: [{ name: 'app', image: 'x', command: ['java'] }] }, { 'podhooks.io/debug': 'true' })));
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain('admission webhook "debug.podhooks.io" denied the request: podhooks debug-namespace: debug mode (podhooks.io/debug="true") is allowed only in namespaces labelled podhooks.io/debug=allowed; namespace hooked has no label podhooks.io/debug.');
+});
+
 test('hook annotations in a namespace without injection: admitted as written, with a warning naming the label to set', async () => {
   const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', annotations: { 'podhooks.io/pre-start': './warm.sh' } }, spec: { containers: [{ name: 'app', image: 'registry.example.com/web:1', command: ['/web'] }] } };
   const r = cp.kubectl(['create', '-n', 'vms', '-f', '-'], JSON.stringify(pod));
