@@ -6,6 +6,7 @@
 import { parseConfig } from '../../src/config';
 import { compareWithCluster } from '../../src/validate/admission-policy/drift';
 import { DIGEST, digestOf, renderPolicies } from '../../src/validate/admission-policy/render';
+import { rule } from '../../src/validate/rule';
 import { RULES } from '../../src/validate/rules';
 import { cel, celQuote, t, template } from '../../src/validate/text';
 import { renderText } from '../../src/cli/policy';
@@ -60,6 +61,12 @@ describe('renderPolicies', () => {
     expect(objects.some((o: any) => o.metadata.name === 'podhooks-placement')).toBe(false);
     expect(skipped).toEqual([{ rule: 'placement', reason: 'off in validation.rules' }]);
     expect(renderText(parseConfig({ validation: { rules: { placement: 'off' } } }), 'yaml').out).toContain('# not rendered: placement (off in validation.rules)\n');
+  });
+  test('a rule CEL cannot express is not rendered, and the output says why', () => {
+    const webhookOnly = rule({ id: 'needs-a-lookup', description: 'a rule that reads what CEL cannot', defaultAction: 'deny', check: () => [], cel: { unsupported: 'it reads the image registry' } });
+    const { objects, skipped } = renderPolicies(parseConfig({}), [...RULES, webhookOnly]);
+    expect(objects).toHaveLength(RULES.length * 2);
+    expect(skipped).toEqual([{ rule: 'needs-a-lookup', reason: 'not expressible in CEL: it reads the image registry' }]);
   });
   test('deterministic, with each object\'s digest over its own content', () => {
     const config = parseConfig({});

@@ -102,10 +102,10 @@ export interface Rendered {
   skipped: { rule: string; reason: string }[];
 }
 
-export function renderPolicies(config: Config): Rendered {
+export function renderPolicies(config: Config, rules: readonly Rule[] = RULES): Rendered {
   const objects: Rendered['objects'] = [];
   const skipped: Rendered['skipped'] = [];
-  for (const rule of RULES) {
+  for (const rule of rules) {
     const action = actionFor(rule, config);
     if (action === 'off') {
       skipped.push({ rule: rule.id, reason: 'off in validation.rules' });
