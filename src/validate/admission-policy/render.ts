@@ -8,8 +8,7 @@ import type { V1ValidatingAdmissionPolicy, V1ValidatingAdmissionPolicyBinding, V
 import type { Config } from '../../config';
 import { ANNOTATIONS_RULE, NOT_ENABLED_RULE } from '../admitted';
 import { actionFor, SYSTEM_NAMESPACES } from '../policy';
-import type { Rule } from '../rule';
-import { celConfig } from '../rule';
+import { celConfig, type CelPod, type Rule } from '../rule';
 import { RULES } from '../rules';
 import { cel } from '../text';
 import { celLiteral, policyValues } from './values';
@@ -58,7 +57,7 @@ function labelExemptCel(): string {
   return `${celConfig('exemptLabels')}.exists(l, l.split('=')[0] in ${labels} && string(${labels}[l.split('=')[0]]) == l.substring(l.indexOf('=') + 1))`;
 }
 
-function variables(rule: Rule, config: Config, violations: (p: { pod: string; rc: ReturnType<typeof cel>; sandboxed: string }) => string): V1Variable[] {
+function variables(rule: Rule, config: Config, violations: (p: CelPod) => string): V1Variable[] {
   return [
     ...Object.entries(policyValues(config)).map(([name, value]) => ({ name, expression: celLiteral(value) })),
     { name: 'pod', expression: podOf('object') },
