@@ -8,7 +8,8 @@ import { ConfigError, loadConfig, type Config } from './config';
 import { ClusterError } from './kube/cluster';
 import { createLogger } from './log';
 import { startServer } from './server';
-import { evaluate, exemption } from './validate/policy';
+import { INJECTION_LABEL } from './validate/admitted';
+import { judge } from './validate/judge';
 import { InputError, parseDocuments, podSlots } from './workloads';
 import { certsCommand, CertsUsageError } from './certs-cli';
 import { registerAuditCommands } from './audit/commands';
@@ -17,6 +18,7 @@ import { parseLabels, readInput } from './cli/input';
 import { registerInjectCommand } from './cli/inject';
 import { registerExplainCommand } from './cli/explain';
 import { registerTrafficCommands } from './cli/traffic';
+import { registerPolicyCommands } from './cli/policy';
 
 export { ExitError };
 
@@ -31,12 +33,14 @@ export function version(): string {
 
 function validateCommand(opts: { file: string; namespaceLabel: string[]; output: string }, config: Config): { out: string; denied: boolean } {
   const { text, source } = readInput(opts.file);
-  const namespaceLabels = parseLabels(opts.namespaceLabel);
+  // Offline nobody knows the target namespace: injection is assumed on unless a label says otherwise.
+  const namespaceLabels = { [INJECTION_LABEL]: 'enabled', ...parseLabels(opts.namespaceLabel) };
   const rows: { where: string; rule: string; action: string; field: string; message: string }[] = [];
   for (const slot of podSlots(parseDocuments(text, source), source)) {
     const pod = slot.pod as V1Pod;
-    if (exemption(pod, slot.namespace, config)) continue;
-    for (const f of evaluate({ pod, namespace: slot.namespace, namespaceLabels, config })) rows.push({ where: slot.where, ...f });
+    // A manifest is judged as the webhook judges a template: as its pods will be admitted.
+    const workload = slot.kind === 'Pod' ? undefined : { kind: slot.kind, name: slot.where };
+    for (const f of judge({ pod, namespace: slot.namespace, workload, beforeInjection: true }, { labels: namespaceLabels }, config).findings) rows.push({ where: slot.where, ...f });
   }
   const denied = rows.some((r) => r.action === 'deny');
   if (opts.output === 'json') return { out: JSON.stringify({ denied, findings: rows }, null, 2) + '\n', denied };
@@ -59,6 +63,7 @@ export function buildProgram(invokedAs = 'podhooks'): Command {
     .option('--metrics-port <port>', 'metrics port (overrides server.metricsPort)', (v) => Number(v))
     .option('--cert-dir <dir>', 'directory with tls.crt/tls.key (overrides server.certDir)')
     .addOption(new Option('--certificates-mode <mode>', 'files: certDir; secret: issue, store and renew in a Secret (overrides certificates.mode)').choices(['files', 'secret']))
+    .addOption(new Option('--validation-engine <engine>', 'who enforces the validating rules (overrides validation.engine; docs/policy.md)').choices(['webhook', 'admission-policy', 'both']))
     .action(async (opts) => {
       const config = loadConfig(opts.config);
       if (opts.port !== undefined) config.server.port = opts.port;
@@ -66,6 +71,7 @@ export function buildProgram(invokedAs = 'podhooks'): Command {
       if (opts.metricsPort !== undefined) config.server.metricsPort = opts.metricsPort;
       if (opts.certDir !== undefined) config.server.certDir = opts.certDir;
       if (opts.certificatesMode !== undefined) config.certificates.mode = opts.certificatesMode;
+      if (opts.validationEngine !== undefined) config.validation.engine = opts.validationEngine;
       const logger = createLogger(config.logLevel);
       const running = await startServer(config, logger);
       let interrupts = 0;
@@ -88,7 +94,7 @@ export function buildProgram(invokedAs = 'podhooks'): Command {
   withConfigOption(program.command('validate'))
     .description('check manifests against the validating policy offline; exit 1 when a rule denies, 2 on unusable input')
     .requiredOption('-f, --file <file>', 'input file, or - for stdin')
-    .option('--namespace-label <key=value>', 'a label of the target namespace (repeatable), e.g. podhooks.io/debug=allowed', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--namespace-label <key=value>', 'a label of the target namespace (repeatable), e.g. podhooks.io/debug=allowed; podhooks.io/injection=enabled is assumed unless given', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .action((opts) => {
       const { out, denied } = validateCommand(opts, loadConfig(opts.config));
@@ -114,6 +120,9 @@ export function buildProgram(invokedAs = 'podhooks'): Command {
     });
 
   registerAuditCommands(program, (message, code) => {
+    throw new ExitError(message, code);
+  });
+  registerPolicyCommands(program, (message, code) => {
     throw new ExitError(message, code);
   });
 

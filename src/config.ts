@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { durationSeconds } from './duration';
 import { RULES } from './validate/rules';
 import { capacityProblem } from './authz/capacity';
+import { matchesRuntimeClass } from './validate/runtime-class';
 
 const action = z.enum(['deny', 'warn', 'audit', 'off']);
 export type Action = z.infer<typeof action>;
@@ -126,6 +127,12 @@ export const configSchema = z.strictObject({
     .prefault({}),
   validation: z
     .strictObject({
+      /**
+       * Who enforces the rules: the validating webhook, the ValidatingAdmissionPolicies of
+       * `podhooks policy render` (in-process in the apiserver, fail-closed), or both. With
+       * the policies, serve reports when the cluster's differ from this config.
+       */
+      engine: z.enum(['webhook', 'admission-policy', 'both']).default('webhook'),
       sandboxRuntimeClasses: z.array(z.string()).default(['kata*', 'gvisor', 'runsc']),
       rules: z
         .record(z.string(), action)
@@ -142,6 +149,8 @@ export const configSchema = z.strictObject({
       exemptLabels: z.record(z.string(), z.string()).default({}),
       /** `podhooks serve` audits the cluster's pods this often (one replica, via a Lease); 0 = never. */
       auditIntervalSeconds: z.number().int().min(0).default(0),
+      /** The periodic audit keeps one openreports.io Report per namespace with violations. */
+      auditReports: z.boolean().default(true),
       procMountAllowlist: z.array(z.string()).default(['/proc/cpuinfo', '/proc/meminfo', '/proc/stat', '/proc/uptime']),
       placement: z
         .strictObject({
@@ -155,6 +164,19 @@ export const configSchema = z.strictObject({
           sandboxRuntimeClass: z.string().default('kata'),
         })
         .prefault({}),
+    })
+    // One matcher decides "sandboxed" for every rule: an offline pod told to use a class
+    // that the sandbox list does not match would be refused whatever it does.
+    .check((ctx) => {
+      const { placement, sandboxRuntimeClasses } = ctx.value;
+      if (placement.enabled && !matchesRuntimeClass(placement.sandboxRuntimeClass, sandboxRuntimeClasses)) {
+        ctx.issues.push({
+          code: 'custom',
+          input: placement.sandboxRuntimeClass,
+          path: ['placement', 'sandboxRuntimeClass'],
+          message: `is not matched by validation.sandboxRuntimeClasses (${sandboxRuntimeClasses.join(', ')}); add it there or choose a class they match`,
+        });
+      }
     })
     .prefault({}),
   /** Serving certificates: from files (certDir; dev CA, cert-manager or a Secret volume) or managed in a Secret. */

@@ -62,6 +62,17 @@ export class Metrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  readonly auditReportWrites = new Counter({
+    name: 'podhooks_audit_report_writes_total',
+    help: 'openreports.io Reports the periodic audit wrote, by operation (created, updated, unchanged, deleted, failed).',
+    labelNames: ['operation'] as const,
+    registers: [this.registry],
+  });
+  readonly policyDrift = new Gauge({
+    name: 'podhooks_admission_policy_drift',
+    help: 'Rendered ValidatingAdmissionPolicies and bindings the cluster lacks, holds in another version, or should not hold (validation.engine both | admission-policy); 0 when in sync.',
+    registers: [this.registry],
+  });
   readonly certReloads = new Counter({
     name: 'podhooks_certificate_reloads_total',
     help: 'Serving certificate reloads, by result.',

@@ -7,7 +7,10 @@ import { A } from '../mutate/annotations';
 import { injectPrepared, preparePod, type PreparedPod } from '../mutate/inject';
 import { describePlacement, placeOnly, type PlacementPlan } from '../mutate/placement';
 import { StatusError } from '../mutate/uninject';
-import { evaluate, exemption, needsNamespaceLabels, type Finding } from '../validate/policy';
+import type { NamespaceFacts } from '../validate/admitted';
+import { judge, needsNamespaceFacts } from '../validate/judge';
+import type { Finding } from '../validate/policy';
+import { subjectOf } from '../validate/subject';
 import type { AdmissionRequest, AdmissionResponse } from './review';
 
 export type Decision = 'allowed' | 'patched' | 'denied' | 'warned' | 'audited';
@@ -162,10 +165,6 @@ function denyPlacement(uid: string, error: string): Outcome {
   return { ...deny(uid, `podhooks: ${error}`), findings: [{ rule: 'placement', action: 'deny', field: 'spec.runtimeClassName', message: error }] };
 }
 
-function findingKey(f: Finding): string {
-  return `${f.rule}\u0000${f.field}`;
-}
-
 /** Warnings must stay short: the apiserver truncates them and kubectl prints each on a line. */
 function shortWarning(text: string): string {
   return text.length <= 120 ? text : `${text.slice(0, 117)}...`;
@@ -174,31 +173,21 @@ function shortWarning(text: string): string {
 const warningText = (f: Finding) => shortWarning(`podhooks ${f.rule}: ${f.summary ?? f.message}`);
 
 export async function validate(req: AdmissionRequest, ctx: AdmissionContext): Promise<Outcome> {
-  if (!isPod(req)) return allow(req.uid, `kind ${req.kind.kind} is not validated`);
-  if (req.operation !== 'CREATE' && req.operation !== 'UPDATE') return allow(req.uid, `operation ${req.operation} is not validated`);
-  const pod = req.object as V1Pod;
-  const namespace = req.namespace || pod.metadata?.namespace;
-  const exempt = exemption(pod, namespace, ctx.config);
-  if (exempt) return allow(req.uid, exempt);
-
-  let namespaceLabels: Record<string, string> | undefined;
-  let namespaceLabelsError: string | undefined;
-  if (namespace && needsNamespaceLabels(pod, ctx.config)) {
-    if (!ctx.namespaces) namespaceLabelsError = 'podhooks has no cluster access to read namespace labels';
+  const subject = subjectOf(req);
+  if ('skip' in subject) return allow(req.uid, subject.skip);
+  const ns: NamespaceFacts = {};
+  if (subject.namespace && needsNamespaceFacts(subject, ctx.config)) {
+    if (!ctx.namespaces) ns.error = 'podhooks has no cluster access to read namespace labels';
     else {
       try {
-        namespaceLabels = await ctx.namespaces.labels(namespace);
+        ns.labels = await ctx.namespaces.labels(subject.namespace);
       } catch (err) {
-        namespaceLabelsError = (err as Error).message;
+        ns.error = (err as Error).message;
       }
     }
   }
-  let findings = evaluate({ pod, namespace, namespaceLabels, namespaceLabelsError, config: ctx.config });
-  if (req.operation === 'UPDATE' && req.oldObject && findings.length) {
-    // Only what the update introduces: an old pod must stay deletable and relabelable.
-    const old = new Set(evaluate({ pod: req.oldObject as V1Pod, namespace, namespaceLabels, namespaceLabelsError, config: ctx.config }).map(findingKey));
-    findings = findings.filter((f) => !old.has(findingKey(f)));
-  }
+  const { exempt, findings } = judge(subject, ns, ctx.config);
+  if (exempt) return allow(req.uid, exempt);
   if (findings.length === 0) return allow(req.uid);
 
   const response: AdmissionResponse = { uid: req.uid, allowed: true, auditAnnotations: {} };

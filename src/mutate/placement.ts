@@ -5,7 +5,7 @@
 // podhooks.io/status, so re-injection undoes it first, like every other change.
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Config } from '../config';
-import { exemption } from '../validate/policy';
+import { labelExemption, namespaceExemption } from '../validate/policy';
 import { A } from './annotations';
 import { emptyStatus } from './draft';
 import { readStatus } from './uninject';
@@ -23,7 +23,7 @@ export function placementFor(pod: V1Pod, namespace: string | undefined, config: 
   const value = pod.metadata?.labels?.[p.label];
   if (value === undefined || !p.offlineValues.includes(value)) return undefined;
   // Pods the policy does not evaluate are not placed either.
-  if (exemption(pod, namespace, config)) return undefined;
+  if (namespaceExemption(namespace, config) ?? labelExemption(pod, config)) return undefined;
   return { runtimeClass: p.sandboxRuntimeClass, label: p.label, value };
 }
 

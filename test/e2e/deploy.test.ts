@@ -1,6 +1,8 @@
 // deploy/ as a platform team applies it, on a fresh control plane of its own (the
 // admission tests register the same webhook configurations with a URL instead).
-import { join } from 'node:path';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { ROOT } from '../helpers/podhooks';
 import { startControlPlane, type ControlPlane } from './harness/controlplane';
@@ -108,4 +110,38 @@ test('the base as kustomize renders it: HA, hardening, webhook safety, least-pri
     expect(rule.resources).not.toContain('secrets');
     expect(rule.resources).not.toContain('mutatingwebhookconfigurations');
   }
+});
+
+/** A kustomization of the user's: deploy/ (or an overlay) plus podhooks' components. */
+function withComponents(base: string, components: string[]): string {
+  const dir = mkdtempSync(join(tmpdir(), 'podhooks-kustomize-'));
+  const rel = (p: string) => relative(dir, join(ROOT, p));
+  writeFileSync(join(dir, 'kustomization.yaml'), JSON.stringify({ resources: [rel(base)], components: components.map(rel) }));
+  return dir;
+}
+
+test('components/engine-both and reports-crd apply (server dry run): the policies, their drift-check RBAC, the Report CRD, the engine flag', () => {
+  expect(cp.kubectl(['apply', '-f', join(ROOT, 'deploy/base/namespace.yaml')]).code).toBe(0);
+  const dir = withComponents('deploy', ['deploy/components/engine-both', 'deploy/components/reports-crd']);
+  const r = cp.kubectl(['apply', '-k', dir, '--dry-run=server', '-o', 'yaml']);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  const objects = parseAllDocuments(r.stdout).flatMap((d) => (d.toJS().kind === 'List' ? d.toJS().items : [d.toJS()]));
+  const names = (kind: string) => objects.filter((o: any) => o.kind === kind).map((o: any) => o.metadata.name);
+  expect(names('ValidatingAdmissionPolicy')).toHaveLength(8);
+  expect(names('ValidatingAdmissionPolicyBinding')).toHaveLength(8);
+  expect(names('CustomResourceDefinition')).toEqual(['reports.openreports.io']);
+  expect(names('ClusterRole')).toEqual(expect.arrayContaining(['podhooks', 'podhooks-admission-policies']));
+  expect(names('ValidatingWebhookConfiguration')).toEqual(['podhooks']);
+  expect(objects.find((o: any) => o.kind === 'Deployment').spec.template.spec.containers[0].args).toEqual(['serve', '--config', '/etc/podhooks/config.yaml', '--validation-engine=both']);
+});
+
+test('components/engine-admission-policy empties the validating webhook configuration and keeps the mutating one', () => {
+  const r = cp.kubectl(['kustomize', withComponents('deploy/overlays/self-managed', ['deploy/components/engine-admission-policy'])]);
+  expect(r.stderr).toBe('');
+  const objects = parseAllDocuments(r.stdout).map((d) => d.toJS());
+  expect(objects.find((o: any) => o.kind === 'ValidatingWebhookConfiguration').webhooks).toEqual([]);
+  expect(objects.find((o: any) => o.kind === 'MutatingWebhookConfiguration').webhooks.length).toBeGreaterThan(0);
+  expect(objects.filter((o: any) => o.kind === 'ValidatingAdmissionPolicy')).toHaveLength(8);
+  expect(objects.find((o: any) => o.kind === 'Deployment').spec.template.spec.containers[0].args).toEqual(['serve', '--config', '/etc/podhooks/config.yaml', '--certificates-mode=secret', '--validation-engine=admission-policy']);
 });
