@@ -84,7 +84,7 @@ export interface ParseDefaults {
 export interface ParsedAnnotations {
   spec: HookSpec;
   errors: AnnotationError[];
-  /** True when any hook (preStart, preOnline, debug, authz, manual traffic) is requested. */
+  /** True when any hook (preStart, preOnline, warm-up, post-offline, debug, authz, manual traffic) is requested. */
   wantsInjection: boolean;
 }
 
