@@ -57,6 +57,17 @@ export const configSchema = z.strictObject({
       preOnlineTimeoutSeconds: z.number().int().min(1).max(86400).default(300),
       /** Longest a preStart hook may run (podhooks.io/pre-start-timeout overrides per pod). */
       preStartTimeoutSeconds: z.number().int().min(1).max(86400).default(300),
+      /** Deadline of the whole warm-up (podhooks.io/warmup-timeout overrides per pod). */
+      warmupTimeoutSeconds: z.number().int().min(1).max(86400).default(300),
+      /** What a failed warm-up does: keep the pod unready, or log a warning and go online (podhooks.io/warmup-failure). */
+      warmupFailure: z.enum(['fail', 'warn']).default('fail'),
+      /** Longest a post-offline hook may run (podhooks.io/post-offline-timeout overrides per pod). */
+      postOfflineTimeoutSeconds: z.number().int().min(1).max(86400).default(15),
+      /** Wait after the pod's endpoints are withdrawn, before the post-offline hook (podhooks.io/drain-delay). */
+      drainDelaySeconds: z.number().int().min(0).max(86400).default(5),
+      /** With post-offline: add drain delay + hook timeout + 5s to terminationGracePeriodSeconds
+       *  instead of refusing a pod whose grace period cannot fit them. */
+      raiseGracePeriod: z.boolean().default(false),
       /** Containers (names or globs with * and ?) podhooks never targets or touches, besides
        *  those it recognises as added by Istio, Linkerd, Vault agent and Dapr. */
       excludedContainers: z.array(z.string().min(1)).default([]),

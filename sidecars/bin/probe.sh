@@ -112,16 +112,22 @@ after_pre_start() {
 # timeout applet), busybox sh prints "Terminated" on our stderr, a second event line.
 run() { rc=0; out=$(exec 2>&1; "$@"; exit $?) || rc=$?; }
 
-# http_check URL [NAME:VALUE...]: pass iff the first response's status is 200..399
-# (the kubelet's rule; a redirect passes without being followed to its end).
-http_check() {
-  url=$1; shift
+# http_status METHOD URL [NAME:VALUE...]: one request (GET, or POST with an empty body);
+# sets $status to the first response's status ("" when none came), $rc and $out to
+# wget's. The kubelet's rule: a redirect is not followed to its end.
+http_status() {
+  method=$1 url=$2; shift 2
   n=$#
   while [ "$n" -gt 0 ]; do
     h=$1; shift; n=$((n - 1))
     case $h in *:*) ;; *) usage "header '$h' is not NAME:VALUE" ;; esac
     set -- "$@" --header "${h%%:*}: ${h#*:}"
   done
+  case $method in
+    GET) ;;
+    POST) set -- --post-data '' "$@" ;;
+    *) usage "method '$method' is not GET or POST (busybox wget speaks no other)" ;;
+  esac
   # -S prints each response's status line to stderr even when wget then fails (4xx,
   # 5xx, a redirect it cannot follow). -Y off: the pod's proxy settings must not apply.
   # No certificate check, like the kubelet. wget -T crashes in Debian's busybox 1.35,
@@ -129,17 +135,51 @@ http_check() {
   run $BB timeout "$timeout" "$BB" wget -q -S -Y off --no-check-certificate \
     -U kube-probe/podhooks -O /dev/null "$@" "$url"
   status=$(echo "$out" | $BB awk '$1 ~ /^HTTP\// { print $2; exit }')
-  case $status in
-    [23][0-9][0-9]) exit 0 ;;
-    [0-9]*) fail 1 "HTTP probe failed with statuscode: $status ($url)" ;;
-  esac
-  [ "$rc" -ne 143 ] || fail 1 "HTTP probe of $url timed out after ${timeout}s"
+}
+
+# no_status_failure LABEL URL: the failure line when no status came (timeout, refused,
+# TLS): "LABEL of URL timed out ...", or without a LABEL just "timed out ...".
+no_status_failure() {
+  what=${1:+$1 of $2 }
+  [ "$rc" -ne 143 ] || fail 1 "${what}timed out after ${timeout}s"
   why=$(echo "$out" | $BB awk '/^wget: / { sub(/^wget: /, ""); last = $0 } END { print last }')
-  case $url in
+  case $2 in
     https:*) hint=" (https: busybox wget uses openssl from the image if there is one, else its own TLS 1.2 client)" ;;
     *) hint= ;;
   esac
-  fail 1 "HTTP probe of $url failed: ${why:-wget exit code $rc}$hint"
+  fail 1 "${what}failed: ${why:-wget exit code $rc}$hint"
+}
+
+# http_check URL [NAME:VALUE...]: pass iff the first response's status is 200..399
+# (the kubelet's rule; a redirect passes without being followed to its end).
+http_check() {
+  http_status GET "$@"
+  case $status in
+    [23][0-9][0-9]) exit 0 ;;
+    [0-9]*) fail 1 "HTTP probe failed with statuscode: $status ($1)" ;;
+  esac
+  no_status_failure "HTTP probe" "$1"
+}
+
+# http_request METHOD EXPECT URL [NAME:VALUE...]: pass iff the status is one of EXPECT, a
+# comma list of codes (200) and classes (2xx); prints "HTTP STATUS" on a pass. The caller
+# names the request, so the failure line does not: "HTTP 500, expected 200", "timed out
+# after 5s", "failed: REASON".
+http_request() {
+  method=$1 expect=$2; shift 2
+  http_status "$method" "$@"
+  case $status in
+    [0-9][0-9][0-9])
+      old_ifs=$IFS; IFS=,
+      for e in $expect; do
+        case $e in
+          "$status" | "${status%??}xx") IFS=$old_ifs; echo "HTTP $status"; exit 0 ;;
+        esac
+      done
+      IFS=$old_ifs
+      fail 1 "HTTP $status, expected $expect" ;;
+  esac
+  no_status_failure "" "$1"
 }
 
 jdwp_port= require_file= online_dir= online_name= pre_start= shared_pid=
@@ -197,6 +237,12 @@ case $kind in
     # Not a kubelet probe kind: a whole URL, used by preonline.sh for the check URL.
     [ $# -ge 1 ] || usage "url URL [NAME:VALUE...]"
     http_check "$@" ;;
+  request)
+    # Not a kubelet probe kind: one warm-up request (preonline.sh), or the user's httpGet
+    # preStop (postoffline.sh), with the status it must answer.
+    [ $# -ge 3 ] || usage "request METHOD EXPECT URL [NAME:VALUE...]"
+    case $2 in '' | *[!0-9x,]*) usage "request: EXPECT '$2' is not a comma list of statuses (200) and classes (2xx)" ;; esac
+    http_request "$@" ;;
   tcp)
     [ $# -ge 2 ] || usage "tcp HOST PORT"
     # nc -e runs `true` once connected, which closes the connection at once.

@@ -2,8 +2,9 @@
 // becomes an AnnotationError naming the annotation, the value and what is allowed;
 // nothing is silently ignored (unknown podhooks.io/ keys included).
 import type { V1Pod } from '@kubernetes/client-node';
-import { durationSeconds } from '../duration';
 import { containerRoles, defaultDebugContainer, selectTargets } from './targets';
+import { type AnnotationError, onlyWith, parseBool, parseCheckUrl, parseDurationSeconds, parseEntrypoint, parsePort } from './annotation-values';
+import { parseWarmupUrls, type Warmup } from './warmup';
 
 export const PREFIX = 'podhooks.io/';
 export const A = {
@@ -13,6 +14,12 @@ export const A = {
   preOnline: `${PREFIX}pre-online`,
   checkUrl: `${PREFIX}check-url`,
   preOnlineTimeout: `${PREFIX}pre-online-timeout`,
+  warmupUrls: `${PREFIX}warmup-urls`,
+  warmupTimeout: `${PREFIX}warmup-timeout`,
+  warmupFailure: `${PREFIX}warmup-failure`,
+  postOffline: `${PREFIX}post-offline`,
+  postOfflineTimeout: `${PREFIX}post-offline-timeout`,
+  drainDelay: `${PREFIX}drain-delay`,
   containers: `${PREFIX}containers`,
   entrypoint: `${PREFIX}entrypoint.`,
   logStream: `${PREFIX}log-stream`,
@@ -31,11 +38,7 @@ export const A = {
 
 const KNOWN = new Set<string>(Object.values(A).filter((k) => !k.endsWith('.')));
 
-export interface AnnotationError {
-  annotation: string;
-  value: string;
-  message: string;
-}
+export type { AnnotationError };
 
 export function formatAnnotationError(e: AnnotationError): string {
   return `annotation ${e.annotation}=${JSON.stringify(e.value)}: ${e.message}`;
@@ -47,7 +50,11 @@ export interface HookSpec {
   preStart?: string;
   /** How long the preStart hook may run before it is stopped and the container fails. */
   preStartTimeoutSeconds: number;
-  preOnline?: { script: string; checkUrl: string; timeoutSeconds: number };
+  /** The preOnline runner: wait for checkUrl, warm up, run the script (either may be
+   *  absent, not both), then mark the pod online. */
+  preOnline?: { script?: string; checkUrl: string; timeoutSeconds: number; warmup?: Warmup };
+  /** A preStop in the main target container: drain delay, the post-offline hook, the user's preStop. */
+  postOffline?: { timeoutSeconds: number; drainSeconds: number };
   /** Application containers that get the preStart wrapper and the preOnline readiness gate
    *  (default: the main container; see targets.ts). */
   containers: string[];
@@ -64,6 +71,10 @@ export interface HookSpec {
 export interface ParseDefaults {
   preOnlineTimeoutSeconds: number;
   preStartTimeoutSeconds: number;
+  warmupTimeoutSeconds: number;
+  warmupFailure: Warmup['failure'];
+  postOfflineTimeoutSeconds: number;
+  drainDelaySeconds: number;
   /** injection.excludedContainers: names or globs podhooks never targets. */
   excludedContainers: string[];
   debugPort: number;
@@ -73,59 +84,23 @@ export interface ParseDefaults {
 export interface ParsedAnnotations {
   spec: HookSpec;
   errors: AnnotationError[];
-  /** True when any hook (preStart, preOnline, debug, authz, manual traffic) is requested. */
+  /** True when any hook (preStart, preOnline, warm-up, post-offline, debug, authz, manual traffic) is requested. */
   wantsInjection: boolean;
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-function parseBool(key: string, value: string, errors: AnnotationError[]): boolean | undefined {
-  if (value === 'true') return true;
-  if (value === 'false') return false;
-  errors.push({ annotation: key, value, message: 'must be "true" or "false"' });
-  return undefined;
-}
-
-function parsePort(key: string, value: string, errors: AnnotationError[]): number | undefined {
-  const port = /^[0-9]{1,5}$/.test(value.trim()) ? Number(value.trim()) : NaN;
-  if (port >= 1 && port <= 65535) return port;
-  errors.push({ annotation: key, value, message: 'must be a port number from 1 to 65535' });
-  return undefined;
-}
-
-/** Accepts "300", "300s", "5m", "1h". */
-function parseDurationSeconds(key: string, value: string, errors: AnnotationError[]): number | undefined {
-  const seconds = durationSeconds(value);
-  if (seconds !== undefined && seconds >= 1 && seconds <= 86400) return seconds;
-  errors.push({ annotation: key, value, message: 'must be a duration from 1s to 24h, such as "90", "90s", "5m" or "1h"' });
-  return undefined;
-}
-
-function parseCheckUrl(key: string, value: string, errors: AnnotationError[]): string | undefined {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    errors.push({ annotation: key, value, message: 'must be an absolute http:// or https:// URL, e.g. http://localhost:8080/healthcheck.html' });
-    return undefined;
+function parseWarmup(value: string, get: (key: string) => string | undefined, defaults: ParseDefaults, errors: AnnotationError[]): Warmup | undefined {
+  const requests = parseWarmupUrls(value);
+  if (typeof requests === 'string') errors.push({ annotation: A.warmupUrls, value, message: requests });
+  const deadline = get(A.warmupTimeout);
+  const timeoutSeconds = deadline === undefined ? defaults.warmupTimeoutSeconds : parseDurationSeconds(A.warmupTimeout, deadline, errors);
+  const failure = get(A.warmupFailure) ?? defaults.warmupFailure;
+  if (failure !== 'fail' && failure !== 'warn') {
+    errors.push({ annotation: A.warmupFailure, value: failure, message: 'must be "fail" (a failed warm-up keeps the pod unready) or "warn" (it is logged and the pod goes online)' });
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    errors.push({ annotation: key, value, message: `scheme ${url.protocol} is not supported; use http:// or https://` });
-    return undefined;
-  }
-  return value;
-}
-
-function parseEntrypoint(key: string, value: string, errors: AnnotationError[]): string[] | undefined {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(value);
-  } catch {
-    parsed = undefined;
-  }
-  if (Array.isArray(parsed) && parsed.length > 0 && parsed.every((s) => typeof s === 'string')) return parsed as string[];
-  errors.push({ annotation: key, value, message: 'must be a non-empty JSON array of strings, e.g. ["/docker-entrypoint.sh","nginx","-g","daemon off;"]' });
-  return undefined;
+  if (typeof requests === 'string' || !timeoutSeconds || (failure !== 'fail' && failure !== 'warn')) return undefined;
+  return { requests, timeoutSeconds, failure };
 }
 
 export function parseAnnotations(pod: V1Pod, defaults: ParseDefaults): ParsedAnnotations {
@@ -176,23 +151,44 @@ export function parseAnnotations(pod: V1Pod, defaults: ParseDefaults): ParsedAnn
   }
 
   const preOnline = get(A.preOnline);
+  const warmupUrls = get(A.warmupUrls);
   const checkUrl = get(A.checkUrl);
   const timeout = get(A.preOnlineTimeout);
-  if (preOnline !== undefined) {
-    if (preOnline.trim() === '') errors.push({ annotation: A.preOnline, value: preOnline, message: 'is empty; give a shell script or remove the annotation' });
+  if (preOnline !== undefined || warmupUrls !== undefined) {
+    // Warm-up alone still needs the runner: it waits for the check URL and marks the pod online.
+    const [key, value] = preOnline !== undefined ? [A.preOnline, preOnline] : [A.warmupUrls, warmupUrls!];
+    if (preOnline?.trim() === '') errors.push({ annotation: A.preOnline, value: preOnline, message: 'is empty; give a shell script or remove the annotation' });
     if (checkUrl === undefined) {
-      errors.push({ annotation: A.preOnline, value: preOnline, message: `needs ${A.checkUrl}, the URL that must pass before the hook runs (e.g. http://localhost:8080/healthcheck.html)` });
+      errors.push({ annotation: key, value, message: `needs ${A.checkUrl}, the URL that must pass before the ${preOnline !== undefined ? 'hook runs' : 'warm-up starts'} (e.g. http://localhost:8080/healthcheck.html)` });
     }
     const url = checkUrl === undefined ? undefined : parseCheckUrl(A.checkUrl, checkUrl, errors);
     const seconds = timeout === undefined ? defaults.preOnlineTimeoutSeconds : parseDurationSeconds(A.preOnlineTimeout, timeout, errors);
-    if (url && seconds && preOnline.trim() !== '') spec.preOnline = { script: preOnline, checkUrl: url, timeoutSeconds: seconds };
+    const warmup = warmupUrls === undefined ? undefined : parseWarmup(warmupUrls, get, defaults, errors);
+    if (url && seconds && preOnline?.trim() !== '' && (warmupUrls === undefined || warmup)) spec.preOnline = { script: preOnline, checkUrl: url, timeoutSeconds: seconds, warmup };
   } else {
-    if (checkUrl !== undefined) errors.push({ annotation: A.checkUrl, value: checkUrl, message: `only applies with ${A.preOnline}; add the hook or remove this annotation` });
-    if (timeout !== undefined) errors.push({ annotation: A.preOnlineTimeout, value: timeout, message: `only applies with ${A.preOnline}; add the hook or remove this annotation` });
+    onlyWith(A.checkUrl, checkUrl, `${A.preOnline} or ${A.warmupUrls}`, errors);
+    onlyWith(A.preOnlineTimeout, timeout, `${A.preOnline} or ${A.warmupUrls}`, errors);
+  }
+  if (warmupUrls === undefined) {
+    onlyWith(A.warmupTimeout, get(A.warmupTimeout), A.warmupUrls, errors);
+    onlyWith(A.warmupFailure, get(A.warmupFailure), A.warmupUrls, errors);
+  }
+
+  const postOffline = get(A.postOffline);
+  const postOfflineTimeout = get(A.postOfflineTimeout);
+  const drainDelay = get(A.drainDelay);
+  if (postOffline !== undefined) {
+    if (postOffline.trim() === '') errors.push({ annotation: A.postOffline, value: postOffline, message: 'is empty; give a shell script or remove the annotation' });
+    const seconds = postOfflineTimeout === undefined ? defaults.postOfflineTimeoutSeconds : parseDurationSeconds(A.postOfflineTimeout, postOfflineTimeout, errors);
+    const drain = drainDelay === undefined ? defaults.drainDelaySeconds : parseDurationSeconds(A.drainDelay, drainDelay, errors, 0);
+    if (postOffline.trim() !== '' && seconds && drain !== undefined) spec.postOffline = { timeoutSeconds: seconds, drainSeconds: drain };
+  } else {
+    onlyWith(A.postOfflineTimeout, postOfflineTimeout, A.postOffline, errors);
+    onlyWith(A.drainDelay, drainDelay, A.postOffline, errors);
   }
 
   const containers = get(A.containers);
-  const hooksRequested = preStart !== undefined || preOnline !== undefined;
+  const hooksRequested = preStart !== undefined || preOnline !== undefined || warmupUrls !== undefined || postOffline !== undefined;
   if (containers !== undefined || hooksRequested) {
     const selected = selectTargets(containers, roles, allContainers);
     if (selected.targets) spec.containers = selected.targets;
@@ -260,11 +256,11 @@ export function parseAnnotations(pod: V1Pod, defaults: ParseDefaults): ParsedAnn
     errors.push({ annotation: A.traffic, value: traffic, message: 'must be "manual" (no Service traffic until `podhooks online`) or "auto" (traffic once ready, the default)' });
   }
 
-  const hooks = spec.preStart !== undefined || spec.preOnline !== undefined;
+  const hooks = spec.preStart !== undefined || spec.preOnline !== undefined || spec.postOffline !== undefined;
   const logStream = get(A.logStream);
   spec.logStream = logStream === undefined ? hooks : parseBool(A.logStream, logStream, errors) === true;
   if (spec.logStream && !hooks && logStream !== undefined) {
-    errors.push({ annotation: A.logStream, value: logStream, message: `streams hook output, but the pod has no ${A.preStart} or ${A.preOnline}` });
+    errors.push({ annotation: A.logStream, value: logStream, message: `streams hook output, but the pod has no ${A.preStart}, ${A.preOnline}, ${A.warmupUrls} or ${A.postOffline}` });
     spec.logStream = false;
   }
 

@@ -2,7 +2,7 @@
 // container changes only through it, so (a) the caller's pod is never mutated and
 // fast-json-patch `compare` can skip untouched subtrees by reference, and (b) every
 // change is recorded in the podhooks.io/status annotation, which `uninject` reverses.
-import type { V1Container, V1EnvVar, V1Pod, V1Probe, V1Volume } from '@kubernetes/client-node';
+import type { V1Container, V1EnvVar, V1Lifecycle, V1Pod, V1Probe, V1Volume } from '@kubernetes/client-node';
 import { A } from './annotations';
 
 /** What podhooks changed in one of the user's containers. */
@@ -20,6 +20,8 @@ export interface ContainerRecord {
   readinessProbe?: V1Probe | null;
   livenessProbe?: V1Probe | null;
   startupProbe?: V1Probe | null;
+  /** Original lifecycle podhooks replaced (post-offline's preStop; null: the container had none). */
+  lifecycle?: V1Lifecycle | null;
   /** Container arrays podhooks created (the user had none). */
   created?: ('env' | 'volumeMounts')[];
 }
@@ -44,6 +46,8 @@ export interface InjectionStatus {
   created?: ('initContainers' | 'volumes' | 'readinessGates')[];
   /** spec.runtimeClassName podhooks set (validation.placement.mode assign); the pod set none. */
   runtimeClassName?: string;
+  /** The pod's own spec.terminationGracePeriodSeconds (null: unset) when podhooks raised it (post-offline). */
+  terminationGracePeriodSeconds?: number | null;
 }
 
 export function emptyStatus(): InjectionStatus {
@@ -142,6 +146,13 @@ export class PodDraft {
   setRuntimeClass(name: string): void {
     this.pod.spec!.runtimeClassName = name;
     this.status.runtimeClassName = name;
+  }
+
+  /** Sets spec.terminationGracePeriodSeconds, keeping the pod's own value for uninject. */
+  setTerminationGracePeriod(seconds: number): void {
+    const spec = this.pod.spec!;
+    if (this.status.terminationGracePeriodSeconds === undefined) this.status.terminationGracePeriodSeconds = spec.terminationGracePeriodSeconds ?? null;
+    spec.terminationGracePeriodSeconds = seconds;
   }
 
   /** True when no capability added or changed anything. */

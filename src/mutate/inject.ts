@@ -12,6 +12,7 @@ import { addLogStreamer } from './logstream';
 import { addPreOnline, PRE_ONLINE_LOG } from './preonline';
 import { preStartLogFile, wrapEntrypoint } from './prestart';
 import { placementFor, type PlacementPlan } from './placement';
+import { addPostOffline, POST_OFFLINE_LOG, postOfflineErrors, streamerLifecycle } from './postoffline';
 import { ProbeError } from './probes';
 import { addTrafficGate } from './traffic';
 import { appsToOutlive, endSidecarsWithApps } from './sidecar-end';
@@ -90,6 +91,10 @@ export function preparePod(pod: V1Pod, config: Config, namespace = pod.metadata?
   const parsed = parseAnnotations(prepared.base, {
     preOnlineTimeoutSeconds: config.injection.preOnlineTimeoutSeconds,
     preStartTimeoutSeconds: config.injection.preStartTimeoutSeconds,
+    warmupTimeoutSeconds: config.injection.warmupTimeoutSeconds,
+    warmupFailure: config.injection.warmupFailure,
+    postOfflineTimeoutSeconds: config.injection.postOfflineTimeoutSeconds,
+    drainDelaySeconds: config.injection.drainDelaySeconds,
     excludedContainers: config.injection.excludedContainers,
     debugPort: config.debug.defaultPort,
     authzByDefault: namespace !== undefined && config.authz.namespaceDefault.includes(namespace),
@@ -146,14 +151,16 @@ export function injectPrepared(prepared: PreparedPod, options: InjectOptions): I
     else errors.push(entrypointError(lookup, command ? 'the image defines neither ENTRYPOINT nor CMD' : 'the image registry was not asked (offline) or could not answer', spec.preStart !== undefined && spec.containers.includes(lookup.container)));
   }
   if (spec.debug) errors.push(...debugErrors(base, spec.debug, options.config, base.metadata?.annotations ?? {}));
+  errors.push(...postOfflineErrors(base, spec, options.config));
   if (errors.length) return { pod: original, changed: false, errors, warnings: [] };
 
   const { config, nativeSidecars: native } = options;
   const draft = new PodDraft(base);
   const wrapsEntrypoint = spec.preStart !== undefined;
+  const hooks = wrapsEntrypoint || spec.preOnline !== undefined || spec.postOffline !== undefined;
   const outlive = appsToOutlive(base, spec, native);
-  const usesBin = wrapsEntrypoint || outlive.length > 0 || spec.preOnline !== undefined || (spec.debug !== undefined && debugRewritesProbes(base, spec.debug));
-  const hookLogs = wrapsEntrypoint || spec.preOnline !== undefined;
+  const usesBin = hooks || outlive.length > 0 || (spec.debug !== undefined && debugRewritesProbes(base, spec.debug));
+  const hookLogs = hooks;
 
   try {
     const bin = usesBin ? draft.addVolume(NAMES.binVolume, { emptyDir: {} }) : '';
@@ -173,8 +180,9 @@ export function injectPrepared(prepared: PreparedPod, options: InjectOptions): I
       const files = [
         ...(wrapsEntrypoint ? spec.containers.map(preStartLogFile) : []),
         ...(spec.preOnline ? [PRE_ONLINE_LOG] : []),
+        ...(spec.postOffline ? [POST_OFFLINE_LOG] : []),
       ];
-      addLogStreamer(draft, files, config, logs, native);
+      addLogStreamer(draft, files, config, logs, native, spec.postOffline && streamerLifecycle(spec.postOffline, native));
     }
     const run = outlive.length ? draft.addVolume(NAMES.runVolume, { emptyDir: {} }) : undefined;
     const hooked = wrapsEntrypoint ? spec.containers : [];
@@ -188,6 +196,7 @@ export function injectPrepared(prepared: PreparedPod, options: InjectOptions): I
       const state = draft.addVolume(NAMES.stateVolume, { emptyDir: {} });
       addPreOnline(draft, base, { ...spec, preOnline: spec.preOnline }, config, { bin, logs, state }, native);
     }
+    if (spec.postOffline) addPostOffline(draft, base, { ...spec, postOffline: spec.postOffline }, config, { bin, logs });
     if (spec.debug) addDebug(draft, spec.debug, config, bin, native);
     if (prepared.placement) draft.setRuntimeClass(prepared.placement.runtimeClass);
     addTrafficGate(draft, spec.traffic);
@@ -199,7 +208,7 @@ export function injectPrepared(prepared: PreparedPod, options: InjectOptions): I
     throw err;
   }
   if (draft.isEmpty()) return unchanged('nothing to inject');
-  if (wrapsEntrypoint || spec.preOnline) draft.status.targets = spec.containers;
+  if (hooks) draft.status.targets = spec.containers;
   const warnings = spec.debug ? debugWarnings(base, spec.debug) : [];
   return { pod: draft.finish(base), changed: true, errors: [], warnings, placement: prepared.placement };
 }

@@ -5,11 +5,14 @@
 // working directory, user and security context, and its volumes read-only; only the
 // podhooks busybox and scripts come from /podhooks/bin. When a target container
 // restarts, the mark stops holding for it (probe.sh) and the runner runs the hook again.
+// Warm-up requests (podhooks.io/warmup-urls) run in the same runner, between the check URL
+// and the hook; warm-up without a hook is the runner with no script.
 import type { V1Container, V1EnvVar, V1Pod, V1Probe, V1VolumeMount } from '@kubernetes/client-node';
 import { A, type HookSpec } from './annotations';
 import { addMounts, type PodDraft } from './draft';
 import { annotationEnv, BUSYBOX, NAMES, POD_BIN, POD_LOGS, POD_STATE } from './layout';
 import { startConditions, wrapProbe } from './probes';
+import { warmupEnv } from './warmup';
 import type { Config } from '../config';
 
 export const PRE_ONLINE_LOG = `${POD_LOGS}/pre-online.log`;
@@ -41,11 +44,18 @@ function readOnlyMounts(mounts: V1VolumeMount[] | undefined): V1VolumeMount[] {
 }
 
 function runner(app: V1Container, spec: Required<Pick<HookSpec, 'preOnline'>> & HookSpec, config: Config, volumes: { bin: string; logs: string; state: string }): Omit<V1Container, 'name'> {
-  const { checkUrl, timeoutSeconds } = spec.preOnline;
+  const { checkUrl, timeoutSeconds, script, warmup } = spec.preOnline;
   const ours: V1EnvVar[] = [
     { name: 'PODHOOKS_CHECK_URL', value: checkUrl },
-    annotationEnv('PODHOOKS_PRE_ONLINE', A.preOnline),
+    ...(script !== undefined ? [annotationEnv('PODHOOKS_PRE_ONLINE', A.preOnline)] : []),
     { name: 'PODHOOKS_TIMEOUT_SECONDS', value: String(timeoutSeconds) },
+    ...(warmup
+      ? [
+          { name: 'PODHOOKS_WARMUP', value: warmupEnv(warmup.requests) },
+          { name: 'PODHOOKS_WARMUP_TIMEOUT_SECONDS', value: String(warmup.timeoutSeconds) },
+          { name: 'PODHOOKS_WARMUP_FAILURE', value: warmup.failure },
+        ]
+      : []),
     { name: 'PODHOOKS_TARGETS', value: spec.containers.join(',') },
     { name: 'PODHOOKS_BUSYBOX', value: BUSYBOX },
   ];

@@ -17,7 +17,7 @@ import { POD_BIN, POD_RUN } from './layout';
 export function appsToOutlive(pod: V1Pod, spec: HookSpec, native: boolean): string[] {
   const restart = pod.spec?.restartPolicy;
   if (native || (restart !== 'Never' && restart !== 'OnFailure')) return [];
-  const hooks = spec.preStart !== undefined || spec.preOnline !== undefined;
+  const hooks = spec.preStart !== undefined || spec.preOnline !== undefined || spec.postOffline !== undefined;
   // Sidecars exist for: the log streamer and the preOnline runner (hooks), the debug proxy.
   if (!(hooks && (spec.logStream || spec.preOnline)) && !spec.debug) return [];
   const served = [...(hooks ? spec.containers : []), ...(spec.debug ? [spec.debug.container] : [])];

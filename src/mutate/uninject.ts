@@ -17,7 +17,9 @@ export function readStatus(pod: V1Pod): InjectionStatus | undefined {
     throw new StatusError(`annotation ${A.status} is not valid JSON; it is written by podhooks only: remove it and re-apply the pod`);
   }
   const gatesOk = status?.readinessGates === undefined || (Array.isArray(status.readinessGates) && status.readinessGates.every((g) => typeof g === 'string'));
-  if (status?.version !== 1 || !Array.isArray(status.containers) || !Array.isArray(status.initContainers) || typeof status.changed !== 'object' || !gatesOk) {
+  const grace = status?.terminationGracePeriodSeconds;
+  const graceOk = grace === undefined || grace === null || (Number.isSafeInteger(grace) && grace >= 0);
+  if (status?.version !== 1 || !Array.isArray(status.containers) || !Array.isArray(status.initContainers) || typeof status.changed !== 'object' || !gatesOk || !graceOk) {
     throw new StatusError(`annotation ${A.status} has an unknown format; it is written by podhooks only: remove it and re-apply the pod`);
   }
   return status;
@@ -53,6 +55,8 @@ function restoreContainer(c: V1Container, r: ContainerRecord): V1Container {
     if (original === null) delete out[probe];
     else out[probe] = original;
   }
+  if (r.lifecycle === null) delete out.lifecycle;
+  else if (r.lifecycle !== undefined) out.lifecycle = r.lifecycle;
   return out;
 }
 
@@ -82,6 +86,9 @@ export function uninject(pod: V1Pod): { pod: V1Pod; status?: InjectionStatus } {
   };
   for (const key of status.created ?? []) if (!out.spec![key]?.length) delete out.spec![key];
   if (status.runtimeClassName !== undefined && spec.runtimeClassName === status.runtimeClassName) delete out.spec!.runtimeClassName;
+  const grace = status.terminationGracePeriodSeconds;
+  if (grace === null) delete out.spec!.terminationGracePeriodSeconds;
+  else if (typeof grace === 'number') out.spec!.terminationGracePeriodSeconds = grace;
   if (!spec.initContainers) delete out.spec!.initContainers;
   if (!spec.volumes) delete out.spec!.volumes;
   if (Object.keys(annotations).length === 0) delete out.metadata!.annotations;

@@ -1,7 +1,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { formatAnnotationError, parseAnnotations } from '../../src/mutate/annotations';
 
-const defaults = { preOnlineTimeoutSeconds: 300, preStartTimeoutSeconds: 300, excludedContainers: [], debugPort: 5005, authzByDefault: false };
+const defaults = { preOnlineTimeoutSeconds: 300, preStartTimeoutSeconds: 300, warmupTimeoutSeconds: 300, warmupFailure: 'fail' as const, postOfflineTimeoutSeconds: 15, drainDelaySeconds: 5, excludedContainers: [], debugPort: 5005, authzByDefault: false };
 function pod(annotations: Record<string, string>, containers = ['app'], labels?: Record<string, string>): V1Pod {
   return { metadata: { name: 'p', annotations, labels }, spec: { containers: containers.map((name) => ({ name, image: 'x' })) } };
 }
@@ -50,7 +50,7 @@ test.each([
   [{ 'podhooks.io/entrypoint.other': '["/x"]' }, 'annotation podhooks.io/entrypoint.other="[\\"/x\\"]": names container "other", which is not in spec.containers (app)'],
   [{ 'podhooks.io/debug': 'true', 'podhooks.io/debug-port': '70000' }, 'annotation podhooks.io/debug-port="70000": must be a port number from 1 to 65535'],
   [{ 'podhooks.io/authz': 'true', 'podhooks.io/authz-ports': '80,http' }, 'annotation podhooks.io/authz-ports="80,http": "http" is not a port'],
-  [{ 'podhooks.io/log-stream': 'true' }, 'annotation podhooks.io/log-stream="true": streams hook output, but the pod has no podhooks.io/pre-start or podhooks.io/pre-online'],
+  [{ 'podhooks.io/log-stream': 'true' }, 'annotation podhooks.io/log-stream="true": streams hook output, but the pod has no podhooks.io/pre-start, podhooks.io/pre-online, podhooks.io/warmup-urls or podhooks.io/post-offline'],
   [{ 'podhooks.io/prestart': 'x' }, 'annotation podhooks.io/prestart="x": is not a podhooks annotation; known ones are'],
 ])('%j is refused: %s', (annotations, message) => {
   expect(errors(annotations).join('\n')).toContain(message);

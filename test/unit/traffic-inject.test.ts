@@ -9,7 +9,7 @@ import { injectPod } from '../../src/mutate/inject';
 import { readStatus, StatusError, uninject } from '../../src/mutate/uninject';
 
 const config = parseConfig({});
-const defaults = { preOnlineTimeoutSeconds: 300, preStartTimeoutSeconds: 300, excludedContainers: [], debugPort: 5005, authzByDefault: false };
+const defaults = { preOnlineTimeoutSeconds: 300, preStartTimeoutSeconds: 300, warmupTimeoutSeconds: 300, warmupFailure: 'fail' as const, postOfflineTimeoutSeconds: 15, drainDelaySeconds: 5, excludedContainers: [], debugPort: 5005, authzByDefault: false };
 
 function pod(annotations: Record<string, string>, gates?: string[]): V1Pod {
   return {
