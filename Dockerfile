@@ -18,6 +18,8 @@ COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY package.json ./
 COPY bin ./bin
+# What `podhooks explain` judges pods against when no cluster configuration is readable.
+COPY deploy/base/webhooks.yaml ./deploy/base/webhooks.yaml
 # Non-root (the deploy/ Deployment also sets runAsUser 65532) and no writes to the root
 # filesystem: certificates come from a mounted Secret, so certDir is read-only.
 USER 65532:65532

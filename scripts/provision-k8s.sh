@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Builds the real control plane the e2e tier runs against (etcd, kube-apiserver,
-# kube-controller-manager, kubectl) plus agnhost (the benchmark peer) from the Go module
-# proxy, pinned, into a cache outside the repo. Only the first run builds (~12 min on
-# 2 cores); later runs print the cached versions and return at once.
+# kube-controller-manager, kubectl), the node tier's kubelet and kube-scheduler, plus
+# agnhost (the benchmark peer) from the Go module proxy, pinned, into a cache outside the
+# repo, all from one go.mod. Only the first run builds (~15 min on 2 cores); later runs
+# print the cached versions and return at once; a binary added to the list later is
+# built alone.
 set -euo pipefail
 
 K8S_VERSION="${PODHOOKS_K8S_VERSION:-1.37.2}"
 CACHE="${PODHOOKS_K8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/podhooks/k8s/v$K8S_VERSION}"
-BINARIES=(kube-apiserver kube-controller-manager kubectl etcd agnhost)
+BINARIES=(kube-apiserver kube-controller-manager kubectl etcd agnhost kubelet kube-scheduler)
 
 have_all() { for b in "${BINARIES[@]}"; do [ -x "$CACHE/bin/$b" ] || return 1; done; }
 
@@ -48,6 +50,8 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kubelet"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/test/images/agnhost"
 )
 GO
@@ -71,5 +75,7 @@ build etcd go.etcd.io/etcd/server/v3
 build kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager
 build kubectl k8s.io/kubernetes/cmd/kubectl
 build agnhost k8s.io/kubernetes/test/images/agnhost
+build kubelet k8s.io/kubernetes/cmd/kubelet
+build kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler
 have_all
 echo "provision-k8s: ready: $("$CACHE/bin/kube-apiserver" --version), etcd $("$CACHE/bin/etcd" --version | head -1)"

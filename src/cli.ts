@@ -1,69 +1,46 @@
 // The podhooks command line: serve, and the offline tools that share the webhook's code.
+// Commands with more than a few lines live in src/cli/ (and audit/commands.ts).
 import { readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { Command, Option } from 'commander';
 import type { V1Pod } from '@kubernetes/client-node';
 import { ConfigError, loadConfig, type Config } from './config';
 import { ClusterError } from './kube/cluster';
 import { createLogger } from './log';
-import { InjectionFailed, injectManifests } from './mutate/manifests';
 import { startServer } from './server';
-import { evaluate, exemption } from './validate/policy';
+import { INJECTION_LABEL } from './validate/admitted';
+import { judge } from './validate/judge';
 import { InputError, parseDocuments, podSlots } from './workloads';
 import { certsCommand, CertsUsageError } from './certs-cli';
 import { registerAuditCommands } from './audit/commands';
+import { ExitError } from './cli/exit';
+import { parseLabels, readInput } from './cli/input';
+import { registerInjectCommand } from './cli/inject';
+import { registerExplainCommand } from './cli/explain';
+import { registerTrafficCommands } from './cli/traffic';
+import { registerPolicyCommands } from './cli/policy';
 
-/** Exit codes: 0 ok, 1 policy denial / violations, 2 unusable input or usage error. */
-export class ExitError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: number,
-  ) {
-    super(message);
-  }
-}
-
-function readInput(file: string): { text: string; source: string } {
-  if (file === '-') return { text: readFileSync(0, 'utf8'), source: 'stdin' };
-  try {
-    return { text: readFileSync(file, 'utf8'), source: file };
-  } catch (err) {
-    throw new ExitError(`cannot read ${file}: ${(err as Error).message}`, 2);
-  }
-}
+export { ExitError };
 
 function withConfigOption(cmd: Command): Command {
   return cmd.option('-c, --config <file>', 'podhooks config file (YAML); built-in defaults when omitted');
 }
 
-function parseLabels(values: string[]): Record<string, string> {
-  const labels: Record<string, string> = {};
-  for (const v of values) {
-    const eq = v.indexOf('=');
-    if (eq <= 0) throw new ExitError(`--namespace-label ${JSON.stringify(v)}: expected key=value`, 2);
-    labels[v.slice(0, eq)] = v.slice(eq + 1);
-  }
-  return labels;
-}
-
-function injectCommand(opts: { file: string; nativeSidecars: string }, config: Config): string {
-  const { text, source } = readInput(opts.file);
-  const native = opts.nativeSidecars === 'auto' ? undefined : opts.nativeSidecars === 'true';
-  try {
-    return injectManifests(text, source, config, native, (w) => process.stderr.write(`warning: ${w}\n`));
-  } catch (err) {
-    if (err instanceof InjectionFailed) throw new ExitError(err.message, 2);
-    throw err;
-  }
+/** package.json's version: one level above dist/ (and src/), also in the webhook image. */
+export function version(): string {
+  return JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')).version;
 }
 
 function validateCommand(opts: { file: string; namespaceLabel: string[]; output: string }, config: Config): { out: string; denied: boolean } {
   const { text, source } = readInput(opts.file);
-  const namespaceLabels = parseLabels(opts.namespaceLabel);
+  // Offline nobody knows the target namespace: injection is assumed on unless a label says otherwise.
+  const namespaceLabels = { [INJECTION_LABEL]: 'enabled', ...parseLabels(opts.namespaceLabel) };
   const rows: { where: string; rule: string; action: string; field: string; message: string }[] = [];
   for (const slot of podSlots(parseDocuments(text, source), source)) {
     const pod = slot.pod as V1Pod;
-    if (exemption(pod, slot.namespace, config)) continue;
-    for (const f of evaluate({ pod, namespace: slot.namespace, namespaceLabels, config })) rows.push({ where: slot.where, ...f });
+    // A manifest is judged as the webhook judges a template: as its pods will be admitted.
+    const workload = slot.kind === 'Pod' ? undefined : { kind: slot.kind, name: slot.where };
+    for (const f of judge({ pod, namespace: slot.namespace, workload, beforeInjection: true }, { labels: namespaceLabels }, config).findings) rows.push({ where: slot.where, ...f });
   }
   const denied = rows.some((r) => r.action === 'deny');
   if (opts.output === 'json') return { out: JSON.stringify({ denied, findings: rows }, null, 2) + '\n', denied };
@@ -71,9 +48,11 @@ function validateCommand(opts: { file: string; namespaceLabel: string[]; output:
   return { out, denied };
 }
 
-export function buildProgram(): Command {
-  const program = new Command('podhooks')
+export function buildProgram(invokedAs = 'podhooks'): Command {
+  // As a kubectl plugin (kubectl-podhooks on PATH), help and errors say "kubectl podhooks".
+  const program = new Command(invokedAs === 'kubectl-podhooks' ? 'kubectl podhooks' : 'podhooks')
     .description('Kubernetes admission webhooks for lifecycle hooks, live hook logs, JVM debug access and sandboxed-runtime policy')
+    .version(version(), '-V, --version', 'print the podhooks version')
     .showHelpAfterError()
     .exitOverride();
 
@@ -84,6 +63,7 @@ export function buildProgram(): Command {
     .option('--metrics-port <port>', 'metrics port (overrides server.metricsPort)', (v) => Number(v))
     .option('--cert-dir <dir>', 'directory with tls.crt/tls.key (overrides server.certDir)')
     .addOption(new Option('--certificates-mode <mode>', 'files: certDir; secret: issue, store and renew in a Secret (overrides certificates.mode)').choices(['files', 'secret']))
+    .addOption(new Option('--validation-engine <engine>', 'who enforces the validating rules (overrides validation.engine; docs/policy.md)').choices(['webhook', 'admission-policy', 'both']))
     .option('--audit-interval-seconds <seconds>', 'audit the cluster\'s pods this often (overrides validation.auditIntervalSeconds)', (v) => Number(v))
     .action(async (opts) => {
       const config = loadConfig(opts.config);
@@ -92,6 +72,7 @@ export function buildProgram(): Command {
       if (opts.metricsPort !== undefined) config.server.metricsPort = opts.metricsPort;
       if (opts.certDir !== undefined) config.server.certDir = opts.certDir;
       if (opts.certificatesMode !== undefined) config.certificates.mode = opts.certificatesMode;
+      if (opts.validationEngine !== undefined) config.validation.engine = opts.validationEngine;
       if (opts.auditIntervalSeconds !== undefined) {
         if (!(Number.isInteger(opts.auditIntervalSeconds) && opts.auditIntervalSeconds >= 0)) throw new ExitError(`--audit-interval-seconds ${opts.auditIntervalSeconds}: expected a whole number of seconds, 0 or more`, 2);
         config.validation.auditIntervalSeconds = opts.auditIntervalSeconds;
@@ -112,18 +93,13 @@ export function buildProgram(): Command {
       process.on('SIGINT', () => stop('SIGINT'));
     });
 
-  withConfigOption(program.command('inject'))
-    .description('inject offline, like the webhook would (Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, List; YAML or JSON, multi-document); prints YAML')
-    .requiredOption('-f, --file <file>', 'input file, or - for stdin')
-    .addOption(new Option('--native-sidecars <mode>', 'sidecar style; auto follows injection.nativeSidecars (offline: native)').choices(['auto', 'true', 'false']).default('auto'))
-    .action((opts) => {
-      process.stdout.write(injectCommand(opts, loadConfig(opts.config)));
-    });
+  registerInjectCommand(program);
+  registerExplainCommand(program);
 
   withConfigOption(program.command('validate'))
     .description('check manifests against the validating policy offline; exit 1 when a rule denies, 2 on unusable input')
     .requiredOption('-f, --file <file>', 'input file, or - for stdin')
-    .option('--namespace-label <key=value>', 'a label of the target namespace (repeatable), e.g. podhooks.io/debug=allowed', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--namespace-label <key=value>', 'a label of the target namespace (repeatable), e.g. podhooks.io/debug=allowed; podhooks.io/injection=enabled is assumed unless given', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .action((opts) => {
       const { out, denied } = validateCommand(opts, loadConfig(opts.config));
@@ -151,12 +127,19 @@ export function buildProgram(): Command {
   registerAuditCommands(program, (message, code) => {
     throw new ExitError(message, code);
   });
+  registerPolicyCommands(program, (message, code) => {
+    throw new ExitError(message, code);
+  });
+
+  registerTrafficCommands(program, (message, code) => {
+    throw new ExitError(message, code);
+  });
 
   return program;
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
+  const program = buildProgram(basename(argv[1] ?? '').replace(/\.js$/, ''));
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -6,6 +6,8 @@ import { z } from 'zod';
 import { durationSeconds } from './duration';
 import { accessEntryProblem } from './registry/access';
 import { RULES } from './validate/rules';
+import { capacityProblem } from './authz/capacity';
+import { matchesRuntimeClass } from './validate/runtime-class';
 
 const action = z.enum(['deny', 'warn', 'audit', 'off']);
 export type Action = z.infer<typeof action>;
@@ -54,6 +56,9 @@ export const configSchema = z.strictObject({
       requestTimeoutMs: z.number().int().min(100).default(15_000),
       /** An idle keep-alive connection is closed after this long. */
       keepAliveTimeoutMs: z.number().int().min(100).default(65_000),
+      /** The webhook configurations' timeoutSeconds (the apiserver allows 1-30); the latency
+       *  histogram's buckets reach it. The Helm chart sets both from webhooks.timeoutSeconds. */
+      webhookTimeoutSeconds: z.number().int().min(1).max(30).default(5),
     })
     .check((ctx) => {
       if (ctx.value.headersTimeoutMs > ctx.value.requestTimeoutMs) {
@@ -70,6 +75,22 @@ export const configSchema = z.strictObject({
       toolsImage: z.string().default('ghcr.io/podhooks/tools:0.1.0'),
       toolsImagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent'),
       preOnlineTimeoutSeconds: z.number().int().min(1).max(86400).default(300),
+      /** Longest a preStart hook may run (podhooks.io/pre-start-timeout overrides per pod). */
+      preStartTimeoutSeconds: z.number().int().min(1).max(86400).default(300),
+      /** Deadline of the whole warm-up (podhooks.io/warmup-timeout overrides per pod). */
+      warmupTimeoutSeconds: z.number().int().min(1).max(86400).default(300),
+      /** What a failed warm-up does: keep the pod unready, or log a warning and go online (podhooks.io/warmup-failure). */
+      warmupFailure: z.enum(['fail', 'warn']).default('fail'),
+      /** Longest a post-offline hook may run (podhooks.io/post-offline-timeout overrides per pod). */
+      postOfflineTimeoutSeconds: z.number().int().min(1).max(86400).default(15),
+      /** Wait after the pod's endpoints are withdrawn, before the post-offline hook (podhooks.io/drain-delay). */
+      drainDelaySeconds: z.number().int().min(0).max(86400).default(5),
+      /** With post-offline: add drain delay + hook timeout + 5s to terminationGracePeriodSeconds
+       *  instead of refusing a pod whose grace period cannot fit them. */
+      raiseGracePeriod: z.boolean().default(false),
+      /** Containers (names or globs with * and ?) podhooks never targets or touches, besides
+       *  those it recognises as added by Istio, Linkerd, Vault agent and Dapr. */
+      excludedContainers: z.array(z.string().min(1)).default([]),
       resources: resources.default({
         requests: { cpu: '10m', memory: '16Mi' },
         limits: { cpu: '200m', memory: '64Mi' },
@@ -131,14 +152,40 @@ export const configSchema = z.strictObject({
       /** Pods per second per (namespace, app) allowed to reach the service, cluster-wide. */
       ratePerApp: z.number().positive().default(5),
       burstPerApp: z.number().int().min(1).default(5),
-      /** Webhook replicas: each replica paces at ratePerApp / replicas. */
+      /** Pods per second reaching the service from all apps together; every authz pod draws from it too. */
+      ratePerCluster: z.number().positive().default(20),
+      burstPerCluster: z.number().int().min(1).default(10),
+      /** Webhook replicas: each replica paces at rate / replicas (per app and cluster-wide). */
       replicas: z.number().int().min(1).default(1),
       maxTrackedApps: z.number().int().min(1).default(10000),
+      /** Concurrent registrations the service takes; with expectedLatencyMs, budgets that cannot fit are refused. */
+      serviceCapacity: z.number().int().min(1).optional(),
+      /** The service's usual time per registration. */
+      expectedLatencyMs: z.number().int().min(1).optional(),
     })
-    .refine((a) => a.maxBackoffMs >= a.baseBackoffMs, { path: ['maxBackoffMs'], message: 'must be at least authz.baseBackoffMs' })
+    .check((ctx) => {
+      const a = ctx.value;
+      const issue = (path: string, input: unknown, message: string) => ctx.issues.push({ code: 'custom', input, path: [path], message });
+      if (a.maxBackoffMs < a.baseBackoffMs) issue('maxBackoffMs', a.maxBackoffMs, 'must be at least authz.baseBackoffMs');
+      if ((a.serviceCapacity === undefined) !== (a.expectedLatencyMs === undefined)) {
+        const [set, unset] = a.serviceCapacity === undefined ? ['expectedLatencyMs', 'serviceCapacity'] : ['serviceCapacity', 'expectedLatencyMs'];
+        issue(unset, undefined, `must be set together with authz.${set}: the capacity check needs both (in flight ~ burst + rate x latency)`);
+        return;
+      }
+      if (a.serviceCapacity === undefined || a.expectedLatencyMs === undefined) return;
+      if (a.expectedLatencyMs >= a.timeoutMs) issue('expectedLatencyMs', a.expectedLatencyMs, `is not below authz.timeoutMs (${a.timeoutMs}): most calls would time out and be retried; raise timeoutMs`);
+      const problem = capacityProblem({ ...a, serviceCapacity: a.serviceCapacity, expectedLatencyMs: a.expectedLatencyMs });
+      if (problem) issue('burstPerCluster', a.burstPerCluster, problem);
+    })
     .prefault({}),
   validation: z
     .strictObject({
+      /**
+       * Who enforces the rules: the validating webhook, the ValidatingAdmissionPolicies of
+       * `podhooks policy render` (in-process in the apiserver, fail-closed), or both. With
+       * the policies, serve reports when the cluster's differ from this config.
+       */
+      engine: z.enum(['webhook', 'admission-policy', 'both']).default('webhook'),
       sandboxRuntimeClasses: z.array(z.string()).default(['kata*', 'gvisor', 'runsc']),
       rules: z
         .record(z.string(), action)
@@ -155,16 +202,34 @@ export const configSchema = z.strictObject({
       exemptLabels: z.record(z.string(), z.string()).default({}),
       /** `podhooks serve` audits the cluster's pods this often (one replica, via a Lease); 0 = never. */
       auditIntervalSeconds: z.number().int().min(0).default(0),
+      /** The periodic audit keeps one openreports.io Report per namespace with violations. */
+      auditReports: z.boolean().default(true),
       procMountAllowlist: z.array(z.string()).default(['/proc/cpuinfo', '/proc/meminfo', '/proc/stat', '/proc/uptime']),
       placement: z
         .strictObject({
           enabled: z.boolean().default(false),
+          /** deny: the validating rule refuses misplaced pods. assign: the mutating webhook also
+           *  sets sandboxRuntimeClass on offline pods that set no runtime class. */
+          mode: z.enum(['deny', 'assign']).default('deny'),
           label: z.string().default('podhooks.io/workload'),
           offlineValues: z.array(z.string()).default(['offline', 'batch']),
           onlineValues: z.array(z.string()).default(['online']),
           sandboxRuntimeClass: z.string().default('kata'),
         })
         .prefault({}),
+    })
+    // One matcher decides "sandboxed" for every rule: an offline pod told to use a class
+    // that the sandbox list does not match would be refused whatever it does.
+    .check((ctx) => {
+      const { placement, sandboxRuntimeClasses } = ctx.value;
+      if (placement.enabled && !matchesRuntimeClass(placement.sandboxRuntimeClass, sandboxRuntimeClasses)) {
+        ctx.issues.push({
+          code: 'custom',
+          input: placement.sandboxRuntimeClass,
+          path: ['placement', 'sandboxRuntimeClass'],
+          message: `is not matched by validation.sandboxRuntimeClasses (${sandboxRuntimeClasses.join(', ')}); add it there or choose a class they match`,
+        });
+      }
     })
     .prefault({}),
   /** Serving certificates: from files (certDir; dev CA, cert-manager or a Secret volume) or managed in a Secret. */

@@ -18,6 +18,28 @@ const TEMPLATE_PATHS: Record<string, string[]> = {
   CronJob: ['spec', 'jobTemplate', 'spec', 'template'],
 };
 
+/** The API group of each workload kind podhooks reads pod templates from. */
+export const WORKLOAD_GROUPS: Record<string, string> = {
+  Deployment: 'apps',
+  StatefulSet: 'apps',
+  DaemonSet: 'apps',
+  ReplicaSet: 'apps',
+  ReplicationController: '',
+  Job: 'batch',
+  CronJob: 'batch',
+};
+
+/** A workload's pod template presented as the pod it makes, or undefined when it has none. */
+export function templatePod(obj: Obj, kind: string, namespace?: string): V1Pod | undefined {
+  const path = TEMPLATE_PATHS[kind];
+  if (!path) return undefined;
+  let template: any = obj;
+  for (const key of path) template = template?.[key];
+  if (!template || typeof template !== 'object' || !template.spec) return undefined;
+  const t = template as V1PodTemplateSpec;
+  return { apiVersion: 'v1', kind: 'Pod', metadata: { ...t.metadata, namespace }, spec: t.spec };
+}
+
 export interface PodSlot {
   /** Human-readable location: "document 2 (Deployment web)". */
   where: string;
@@ -88,7 +110,7 @@ export function podSlots(docs: Obj[], source: string): PodSlot[] {
       where: describe(obj, index),
       kind: obj.kind,
       namespace,
-      pod: { apiVersion: 'v1', kind: 'Pod', metadata: { ...template.metadata, namespace }, spec: template.spec },
+      pod: templatePod(obj, obj.kind, namespace)!,
       replace: (pod) => {
         const { namespace: _ns, ...metadata } = pod.metadata ?? {};
         parent[last] = { ...template, metadata: Object.keys(metadata).length ? metadata : undefined, spec: pod.spec };

@@ -1,4 +1,5 @@
-# Shared by wrapper.sh and preonline.sh (sourced; they always sit in the same directory).
+# Shared by wrapper.sh, preonline.sh, logstream.sh and sidecar.sh (sourced; they always
+# sit in the same directory).
 # BB: busybox from PODHOOKS_BUSYBOX, else next to the scripts, else the pod's copy.
 if [ -z "${PODHOOKS_BUSYBOX:-}" ] && [ -x "$here/busybox" ]; then PODHOOKS_BUSYBOX=$here/busybox; fi
 BB=${PODHOOKS_BUSYBOX:-/podhooks/bin/busybox}
@@ -52,12 +53,14 @@ run_hook() {
     fifo=
   fi
   if [ -n "$fifo" ]; then
-    $BB tee -a "$log" <"$fifo" &
+    # 9>&-: the run FIFO (hold_run_fifo) must be held by the app only, not by what the
+    # hook leaves running.
+    $BB tee -a "$log" <"$fifo" 9>&- &
     tee_pid=$!
-    $BB setsid "$BB" sh -c "$hook_script" >"$fifo" 2>&1 &
+    $BB setsid "$BB" sh -c "$hook_script" >"$fifo" 2>&1 9>&- &
     hook_pid=$!
   else
-    $BB setsid "$BB" sh -c "$hook_script" 2>&1 &
+    $BB setsid "$BB" sh -c "$hook_script" 2>&1 9>&- &
     hook_pid=$!
   fi
   hook_rc=0
@@ -70,4 +73,50 @@ run_hook() {
   done
   if [ -n "$fifo" ]; then $BB rm -f "$fifo"; fi
   trap - TERM INT
+}
+
+# --- Classic sidecars that end with the app (injection.nativeSidecars "false") ---
+# A Job's pod completes only when every container has exited, but a classic sidecar
+# would run forever. The app is PID 1 of its own container and process namespaces are
+# not shared, so the news crosses the shared run volume: each app container's wrapper
+# creates the FIFO $PODHOOKS_RUN_DIR/NAME.fifo, holds it open (fd 9, which the exec'd
+# app inherits) and then creates NAME.started. A FIFO has a writer exactly as long as
+# some process holds it, so once NAME.started exists and no process holds the FIFO, that
+# app has ended, however it ended (exit, crash, SIGKILL). No lock applet needed, and it
+# works on any filesystem that keeps FIFOs (also virtio-fs in Kata).
+
+# hold_run_fifo NAME: in the wrapper, before the hook; nothing without PODHOOKS_RUN_DIR.
+hold_run_fifo() {
+  run_dir=${PODHOOKS_RUN_DIR:-}
+  [ -n "$run_dir" ] || return 0
+  run_fifo=$run_dir/$1.fifo
+  [ -p "$run_fifo" ] || $BB mkfifo "$run_fifo" 2>/dev/null || [ -p "$run_fifo" ] ||
+    fail 1 "cannot create $run_fifo; the podhooks sidecars could not tell when container $1 ends"
+  # Read-write: opening never blocks, and this process counts as a writer.
+  exec 9<>"$run_fifo"
+  : >"$run_dir/$1.started"
+}
+
+# app_ended RUN_DIR/NAME: true once that app container has started and ended. Opening a
+# FIFO for reading returns at once while it has a writer and waits while it has none.
+app_ended() {
+  [ -e "$1.started" ] || return 1
+  if $BB timeout 1 "$BB" sh -c 'exec 3<"$1"' sh "$1.fifo" 2>/dev/null; then return 1; fi
+  return 0
+}
+
+# end_with_apps: if PODHOOKS_END_WITH lists app containers (RUN_DIR/NAME ...), watch
+# them in the background and send USR1 to this shell once all of them have ended. The
+# caller traps USR1 (and exits 0: a sidecar that ends because its app ended succeeded).
+end_with_apps() {
+  [ -n "${PODHOOKS_END_WITH:-}" ] || return 0
+  main_pid=$$
+  (
+    trap - TERM INT USR1
+    for app in $PODHOOKS_END_WITH; do
+      while ! app_ended "$app"; do $BB sleep 1; done
+    done
+    kill -USR1 "$main_pid"
+  ) &
+  apps_watcher=$!
 }

@@ -6,8 +6,7 @@
 set -eu
 
 case $0 in */*) here=${0%/*} ;; *) here=. ;; esac
-if [ -z "${PODHOOKS_BUSYBOX:-}" ] && [ -x "$here/busybox" ]; then PODHOOKS_BUSYBOX=$here/busybox; fi
-BB=${PODHOOKS_BUSYBOX:-/podhooks/bin/busybox}
+. "$here/hooklib.sh"
 
 [ $# -gt 0 ] || { echo "podhooks: logstream.sh: usage: logstream.sh LOGFILE..." >&2; exit 2; }
 
@@ -15,11 +14,15 @@ BB=${PODHOOKS_BUSYBOX:-/podhooks/bin/busybox}
 # it (this shell is PID 1 of its container; without a trap it would ignore TERM).
 pids=
 stop() {
-  trap '' TERM INT
+  trap '' TERM INT USR1
   for p in $pids; do kill -TERM -"$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true; done
+  if [ -n "${apps_watcher:-}" ]; then kill "$apps_watcher" 2>/dev/null || true; fi
   exit 0
 }
 trap stop TERM INT
+# A classic sidecar of a Job ends with the app containers (PODHOOKS_END_WITH, see
+# hooklib.sh), after giving `tail` (which looks once a second) time for the last lines.
+trap 'trap "" USR1; echo "podhooks: logstream: the app containers have ended"; $BB sleep 2; stop' USR1
 
 echo "podhooks: streaming hook logs: $*"
 for f in "$@"; do
@@ -35,6 +38,7 @@ for f in "$@"; do
   pids="$pids $!"
 done
 
+end_with_apps
 # Returns when a signal arrives (the trap exits 0) or when every stream has ended.
 wait || true
 echo "podhooks: logstream: every stream ended" >&2

@@ -1,17 +1,26 @@
 # podhooks probe runner: Kubernetes probes that podhooks rewrites become exec probes
-#   BUSYBOX sh /podhooks/bin/probe.sh [--require-file PATH] [--jdwp-port PORT]
-#                                     [--timeout SECONDS] -- KIND ARGS...
-# The conditions run first (the preOnline gate for readiness, an attached debugger for
-# liveness), then KIND reproduces the original probe the way the kubelet runs it.
+#   BUSYBOX sh /podhooks/bin/probe.sh [--require-online DIR NAME] [--after-pre-start]
+#       [--shared-pid] [--require-file PATH] [--jdwp-port PORT] [--timeout SECONDS]
+#       -- KIND ARGS...
+# The conditions run first (the preOnline gate for readiness, a finished preStart hook
+# for startup, an attached debugger for liveness), then KIND reproduces the original
+# probe the way the kubelet runs it, within --timeout seconds (the probe's timeoutSeconds).
 # Exit 0 = pass. On failure, exactly one line on stdout (the kubelet puts it in the
 # probe's event), exit non-zero. Usage errors exit 2.
+#
+# "This container's start" is the start time of its first process: PID 1 of the
+# container, or with --shared-pid (spec.shareProcessNamespace, PID 1 is the pod's) the
+# oldest process in this container's mount namespace. A restart is a new process, so a
+# new start time; it is in clock ticks since boot (USER_HZ, 100 per second on Linux),
+# the clock of /proc/uptime, which every container of the pod shares.
 set -eu
 
 case $0 in */*) here=${0%/*} ;; *) here=. ;; esac
 if [ -z "${PODHOOKS_BUSYBOX:-}" ] && [ -x "$here/busybox" ]; then PODHOOKS_BUSYBOX=$here/busybox; fi
 BB=${PODHOOKS_BUSYBOX:-/podhooks/bin/busybox}
 timeout=${PODHOOKS_PROBE_TIMEOUT:-1}
-proc_net=${PODHOOKS_PROC_NET:-/proc/net}
+proc=${PODHOOKS_PROC:-/proc}
+proc_net=${PODHOOKS_PROC_NET:-$proc/net}
 
 fail() { code=$1; shift; echo "podhooks: $*"; exit "$code"; }
 usage() { fail 2 "probe.sh: $*"; }
@@ -28,21 +37,97 @@ resolve() {
   done
   IFS=$old_ifs; return 1
 }
+# stat_start PID: the process's start time (field 22 of /proc/PID/stat; the name in
+# field 2 may hold spaces and parentheses, so fields are counted after its last ") ").
+stat_start() { $BB awk '{ sub(/^.*\) /, ""); print $20 }' "$proc/$1/stat" 2>/dev/null; }
+# init_pid: this container's first process (see the top of this file).
+init_pid() {
+  if [ -z "$shared_pid" ]; then echo 1; return 0; fi
+  me=$($BB readlink "$proc/self/ns/mnt" 2>/dev/null) || return 1
+  mine=$(stat_start $$)
+  best=; best_start=
+  for d in "$proc"/[0-9]*; do
+    # Processes of other containers, and those whose namespace we may not read, are skipped.
+    [ "$($BB readlink "$d/ns/mnt" 2>/dev/null)" = "$me" ] || continue
+    s=$(stat_start "${d##*/}") || continue
+    case $s in '' | *[!0-9]*) continue ;; esac
+    [ "$s" -lt "$mine" ] || continue
+    if [ -z "$best" ] || [ "$s" -lt "$best_start" ]; then best=${d##*/}; best_start=$s; fi
+  done
+  [ -n "$best" ] && echo "$best"
+}
+# container_start: "BOOT_ID START" of this container, or fail.
+container_start() {
+  pid=$(init_pid) || fail 1 "cannot tell when this container started: no process of it is readable in $proc"
+  s=$(stat_start "$pid")
+  case $s in '' | *[!0-9]*) fail 1 "cannot tell when this container started: $proc/$pid/stat is unreadable" ;; esac
+  # A runtime without a boot id (both sides read the same kernel's) still compares starts.
+  boot=none
+  if [ -r "$proc/sys/kernel/random/boot_id" ]; then read -r boot <"$proc/sys/kernel/random/boot_id" || [ -n "$boot" ] || boot=none; fi
+  echo "$boot $s"
+}
+
+# require_online DIR NAME: the preOnline gate. podhooks-preonline writes DIR/online as
+# "BOOT_ID T": T (centiseconds since boot) is when the check URL was asked for the time
+# that passed, before the hook ran. The mark holds for this container iff it started
+# before T: the check and the hook then saw this very start. A mark from before a restart
+# does not hold, whoever wrote it when; nothing has to clear it. This container's start
+# is published in DIR/started.NAME so that podhooks-preonline sees restarts and runs the
+# hook again.
+require_online() {
+  dir=$1 name=$2
+  cs=$(container_start) || { echo "$cs"; exit 1; }
+  boot=${cs% *} start=${cs##* }
+  published=
+  if [ -r "$dir/started.$name" ]; then read -r published <"$dir/started.$name" || true; fi
+  unpublished=
+  if [ "$published" != "$boot $start" ]; then
+    tmpf=$dir/.started.$name.$$
+    if ! { echo "$boot $start" >"$tmpf" && $BB mv -f "$tmpf" "$dir/started.$name"; } 2>/dev/null; then
+      $BB rm -f "$tmpf" 2>/dev/null || true
+      unpublished=" (and $dir/started.$name cannot be written, so podhooks-preonline cannot see this start)"
+    fi
+  fi
+  mark_boot= mark_t=
+  if [ -r "$dir/online" ]; then read -r mark_boot mark_t <"$dir/online" || true; fi
+  case $mark_t in '' | *[!0-9]*) mark_t=0 ;; esac
+  if [ "$mark_boot" != "$boot" ] || [ "$start" -ge "$mark_t" ]; then
+    fail 1 "not online yet: the pre-online hook has not succeeded since container $name started$unpublished"
+  fi
+}
+
+# after_pre_start: fails while this container's first process is still the preStart
+# wrapper (it execs the app once the hook has finished).
+after_pre_start() {
+  pid=$(init_pid) || fail 1 "cannot tell whether the pre-start hook finished: no process of this container is readable in $proc"
+  argv=$($BB tr '\0' '\n' <"$proc/$pid/cmdline" 2>/dev/null | $BB head -n 3 | $BB tr '\n' ' ') || argv=
+  case $argv in
+    '') fail 1 "cannot tell whether the pre-start hook finished: $proc/$pid/cmdline is unreadable" ;;
+    *busybox' sh '*/wrapper.sh' ') fail 1 "pre-start hook still running; the original probe starts once it has finished" ;;
+  esac
+}
+
 # run CMD...: its stdout+stderr in $out, its exit code in $rc. `exit $?` keeps the
 # subshell from exec'ing CMD: when a command substitution itself is killed (by the
 # timeout applet), busybox sh prints "Terminated" on our stderr, a second event line.
 run() { rc=0; out=$(exec 2>&1; "$@"; exit $?) || rc=$?; }
 
-# http_check URL [NAME:VALUE...]: pass iff the first response's status is 200..399
-# (the kubelet's rule; a redirect passes without being followed to its end).
-http_check() {
-  url=$1; shift
+# http_status METHOD URL [NAME:VALUE...]: one request (GET, or POST with an empty body);
+# sets $status to the first response's status ("" when none came), $rc and $out to
+# wget's. The kubelet's rule: a redirect is not followed to its end.
+http_status() {
+  method=$1 url=$2; shift 2
   n=$#
   while [ "$n" -gt 0 ]; do
     h=$1; shift; n=$((n - 1))
     case $h in *:*) ;; *) usage "header '$h' is not NAME:VALUE" ;; esac
     set -- "$@" --header "${h%%:*}: ${h#*:}"
   done
+  case $method in
+    GET) ;;
+    POST) set -- --post-data '' "$@" ;;
+    *) usage "method '$method' is not GET or POST (busybox wget speaks no other)" ;;
+  esac
   # -S prints each response's status line to stderr even when wget then fails (4xx,
   # 5xx, a redirect it cannot follow). -Y off: the pod's proxy settings must not apply.
   # No certificate check, like the kubelet. wget -T crashes in Debian's busybox 1.35,
@@ -50,26 +135,64 @@ http_check() {
   run $BB timeout "$timeout" "$BB" wget -q -S -Y off --no-check-certificate \
     -U kube-probe/podhooks -O /dev/null "$@" "$url"
   status=$(echo "$out" | $BB awk '$1 ~ /^HTTP\// { print $2; exit }')
-  case $status in
-    [23][0-9][0-9]) exit 0 ;;
-    [0-9]*) fail 1 "HTTP probe failed with statuscode: $status ($url)" ;;
-  esac
-  [ "$rc" -ne 143 ] || fail 1 "HTTP probe of $url timed out after ${timeout}s"
+}
+
+# no_status_failure LABEL URL: the failure line when no status came (timeout, refused,
+# TLS): "LABEL of URL timed out ...", or without a LABEL just "timed out ...".
+no_status_failure() {
+  what=${1:+$1 of $2 }
+  [ "$rc" -ne 143 ] || fail 1 "${what}timed out after ${timeout}s"
   why=$(echo "$out" | $BB awk '/^wget: / { sub(/^wget: /, ""); last = $0 } END { print last }')
-  case $url in
+  case $2 in
     https:*) hint=" (https: busybox wget uses openssl from the image if there is one, else its own TLS 1.2 client)" ;;
     *) hint= ;;
   esac
-  fail 1 "HTTP probe of $url failed: ${why:-wget exit code $rc}$hint"
+  fail 1 "${what}failed: ${why:-wget exit code $rc}$hint"
 }
 
-jdwp_port=
+# http_check URL [NAME:VALUE...]: pass iff the first response's status is 200..399
+# (the kubelet's rule; a redirect passes without being followed to its end).
+http_check() {
+  http_status GET "$@"
+  case $status in
+    [23][0-9][0-9]) exit 0 ;;
+    [0-9]*) fail 1 "HTTP probe failed with statuscode: $status ($1)" ;;
+  esac
+  no_status_failure "HTTP probe" "$1"
+}
+
+# http_request METHOD EXPECT URL [NAME:VALUE...]: pass iff the status is one of EXPECT, a
+# comma list of codes (200) and classes (2xx); prints "HTTP STATUS" on a pass. The caller
+# names the request, so the failure line does not: "HTTP 500, expected 200", "timed out
+# after 5s", "failed: REASON".
+http_request() {
+  method=$1 expect=$2; shift 2
+  http_status "$method" "$@"
+  case $status in
+    [0-9][0-9][0-9])
+      old_ifs=$IFS; IFS=,
+      for e in $expect; do
+        case $e in
+          "$status" | "${status%??}xx") IFS=$old_ifs; echo "HTTP $status"; exit 0 ;;
+        esac
+      done
+      IFS=$old_ifs
+      fail 1 "HTTP $status, expected $expect" ;;
+  esac
+  no_status_failure "" "$1"
+}
+
+jdwp_port= require_file= online_dir= online_name= pre_start= shared_pid=
 while [ $# -gt 0 ]; do
   case $1 in
     --require-file)
       [ $# -ge 2 ] || usage "--require-file needs a path"
-      [ -e "$2" ] || fail 1 "not online yet: $2 missing (pre-online hook has not succeeded)"
-      shift 2 ;;
+      require_file=$2; shift 2 ;;
+    --require-online)
+      [ $# -ge 3 ] || usage "--require-online needs the state directory and the container name"
+      online_dir=$2; online_name=$3; shift 3 ;;
+    --after-pre-start) pre_start=1; shift ;;
+    --shared-pid) shared_pid=1; shift ;;
     --jdwp-port)
       [ $# -ge 2 ] || usage "--jdwp-port needs a port"
       case $2 in '' | *[!0-9]*) usage "--jdwp-port '$2' is not a port number" ;; esac
@@ -78,10 +201,14 @@ while [ $# -gt 0 ]; do
       [ $# -ge 2 ] || usage "--timeout needs seconds"
       timeout=$2; shift 2 ;;
     --) shift; break ;;
-    *) usage "unknown option '$1' (usage: probe.sh [--require-file PATH] [--jdwp-port PORT] [--timeout S] -- KIND ARGS...)" ;;
+    *) usage "unknown option '$1' (usage: probe.sh [--require-online DIR NAME] [--after-pre-start] [--shared-pid] [--require-file PATH] [--jdwp-port PORT] [--timeout S] -- KIND ARGS...)" ;;
   esac
 done
 case $timeout in '' | *[!0-9.]*) usage "timeout '$timeout' is not a number of seconds" ;; esac
+
+if [ -n "$require_file" ] && [ ! -e "$require_file" ]; then fail 1 "not online yet: $require_file missing (pre-online hook has not succeeded)"; fi
+if [ -n "$pre_start" ]; then after_pre_start; fi
+if [ -n "$online_dir" ]; then require_online "$online_dir" "$online_name"; fi
 
 # A JVM stopped at a breakpoint cannot answer its probes; while a debugger is connected
 # (a socket in state 01 = ESTABLISHED whose local port is the JDWP port; the kernel
@@ -110,6 +237,12 @@ case $kind in
     # Not a kubelet probe kind: a whole URL, used by preonline.sh for the check URL.
     [ $# -ge 1 ] || usage "url URL [NAME:VALUE...]"
     http_check "$@" ;;
+  request)
+    # Not a kubelet probe kind: one warm-up request (preonline.sh), or the user's httpGet
+    # preStop (postoffline.sh), with the status it must answer.
+    [ $# -ge 3 ] || usage "request METHOD EXPECT URL [NAME:VALUE...]"
+    case $2 in '' | *[!0-9x,]*) usage "request: EXPECT '$2' is not a comma list of statuses (200) and classes (2xx)" ;; esac
+    http_request "$@" ;;
   tcp)
     [ $# -ge 2 ] || usage "tcp HOST PORT"
     # nc -e runs `true` once connected, which closes the connection at once.

@@ -6,7 +6,13 @@ import type { Config } from '../config';
 import { A } from '../mutate/annotations';
 import { debugAllowFrom } from '../mutate/debug';
 import { injectPrepared, preparePod, type PreparedPod } from '../mutate/inject';
-import { evaluate, exemption, needsNamespaceLabels, type Finding } from '../validate/policy';
+import { placeOnly } from '../mutate/place-only';
+import { describePlacement, type PlacementPlan } from '../mutate/placement';
+import { StatusError } from '../mutate/uninject';
+import type { NamespaceFacts } from '../validate/admitted';
+import { judge, needsNamespaceFacts } from '../validate/judge';
+import type { Finding } from '../validate/policy';
+import { subjectOf } from '../validate/subject';
 import type { AdmissionRequest, AdmissionResponse } from './review';
 
 export type Decision = 'allowed' | 'patched' | 'denied' | 'warned' | 'audited';
@@ -15,14 +21,21 @@ export interface Outcome {
   response: AdmissionResponse;
   decision: Decision;
   findings?: Finding[];
-  /** Why nothing was done, for the decision log line. */
+  /** Why nothing was done, for the decision log line; or what placement changed. */
   reason?: string;
+  /** The runtime class placement assigned (metrics). */
+  placement?: string;
 }
 
 export interface ImageConfigSource {
   /** ENTRYPOINT(+CMD) per container, each answer or an Error whose message says what failed.
    *  `signal` fires when the apiserver stops waiting: lookups stop too. */
   commands(pod: V1Pod, namespace: string | undefined, lookups: PreparedPod['imageLookups'], signal?: AbortSignal): Promise<Record<string, string[] | Error>>;
+}
+
+export interface RuntimeClassSource {
+  /** Bounded in time; rejects with a message when the API cannot answer. */
+  exists(name: string): Promise<boolean>;
 }
 
 export interface NamespaceLabelSource {
@@ -35,6 +48,8 @@ export interface AdmissionContext {
   nativeSidecars: boolean;
   images?: ImageConfigSource;
   namespaces?: NamespaceLabelSource;
+  /** RuntimeClass lookups for placement (with cluster access only). */
+  runtimeClasses?: RuntimeClassSource;
   /** Per-app pacing of authorization calls: start offset for this pod, in ms. A dry run
    *  must not take a token (the pod will not exist). */
   authzOffset?(pod: V1Pod, namespace: string | undefined, dryRun: boolean): number;
@@ -52,7 +67,7 @@ export async function mutate(req: AdmissionRequest, ctx: AdmissionContext, signa
   if (req.operation !== 'CREATE') return allow(req.uid, `operation ${req.operation} is not mutated`);
   const pod = req.object as V1Pod;
   const namespace = req.namespace || pod.metadata?.namespace;
-  const prepared = preparePod(pod, ctx.config, namespace);
+  const prepared = preparePod(pod, ctx.config, namespace, ctx.nativeSidecars);
 
   let imageCommands: Record<string, string[]> | undefined;
   if (prepared.imageLookups.length && ctx.images && ctx.config.registry.enabled) {
@@ -63,6 +78,9 @@ export async function mutate(req: AdmissionRequest, ctx: AdmissionContext, signa
       else imageCommands[container] = answer;
     }
   }
+  // Not an annotation problem: denied in invalidAnnotations warn mode too.
+  const placement = await checkRuntimeClass(prepared.placement, ctx);
+  if (placement.error) return denyPlacement(req.uid, placement.error);
   const debugNetwork = await debugExposure(prepared, ctx, namespace);
   const result = injectPrepared(prepared, {
     config: ctx.config,
@@ -80,27 +98,35 @@ export async function mutate(req: AdmissionRequest, ctx: AdmissionContext, signa
     if (ctx.config.injection.invalidAnnotations === 'warn') {
       return { response: { uid: req.uid, allowed: true, warnings: result.errors.map((e) => `podhooks: not injected: ${e}`) }, decision: 'warned', reason: message };
     }
-    return { response: { uid: req.uid, allowed: false, status: { code: 400, reason: 'BadRequest', message } }, decision: 'denied', reason: message };
+    return deny(req.uid, message);
   }
   if (!result.changed) return allow(req.uid, result.skip);
   // On reinvocation the apiserver has defaulted the fields of what podhooks added
   // (terminationMessagePath, fieldRef apiVersion, ...); the same plan means no change.
   const status = (p: V1Pod) => p.metadata?.annotations?.[A.status];
   if (prepared.previous && status(result.pod) === status(pod)) return allow(req.uid, 'already injected');
-  const patch = compare(pod, result.pod);
+  const warnings = [...result.warnings, ...placement.warnings, ...(debugNetwork.warning ? [debugNetwork.warning] : [])];
+  return patched(req, pod, result.pod, warnings, result.placement, statusFindings(result));
+}
+
+function patched(req: AdmissionRequest, pod: V1Pod, injected: V1Pod, warnings: string[], plan: PlacementPlan | undefined, findings?: Finding[]): Outcome {
+  const patch = compare(pod, injected);
   if (patch.length === 0) return allow(req.uid, 'already injected');
-  const findings = untrustedStatusFindings(result.untrustedStatus);
-  if (debugNetwork.warning) result.warnings.push(debugNetwork.warning);
+  const auditAnnotations: Record<string, string> = {};
+  // A change podhooks made on its own (no annotation asked for it) lands in the audit log.
+  if (plan) auditAnnotations['placement-assigned'] = describePlacement(plan);
+  if (findings) auditAnnotations[`warn-${findings[0].rule}`] = findings[0].message;
   return {
     response: {
       uid: req.uid,
       allowed: true,
       patchType: 'JSONPatch',
       patch: Buffer.from(JSON.stringify(patch)).toString('base64'),
-      ...(result.warnings.length ? { warnings: result.warnings.map(shortWarning) } : {}),
-      ...(findings ? { auditAnnotations: { [`warn-${findings[0].rule}`]: findings[0].message } } : {}),
+      ...(warnings.length ? { warnings: warnings.map(shortWarning) } : {}),
+      ...(Object.keys(auditAnnotations).length ? { auditAnnotations } : {}),
     },
     decision: 'patched',
+    ...(plan ? { reason: describePlacement(plan), placement: plan.runtimeClass } : {}),
     ...(findings ? { findings } : {}),
   };
 }
@@ -122,14 +148,61 @@ async function debugExposure(prepared: PreparedPod, ctx: AdmissionContext, names
   }
 }
 
-/** A forged or foreign podhooks.io/status was ignored: recorded like a policy warning (log line, metric, Event). */
-function untrustedStatusFindings(why: string | undefined): Finding[] | undefined {
-  if (!why) return undefined;
-  return [{ rule: 'untrusted-status', action: 'warn', field: `metadata.annotations['${A.status}']`, message: `ignored, injected as if absent: ${why}` }];
+/**
+ * A forged or foreign podhooks.io/status was ignored, or its runtime class record was:
+ * recorded like a policy warning (log line, metric, Event, audit annotation).
+ */
+function statusFindings(ignored: { untrustedStatus?: string; keptRuntimeClass?: string }): Finding[] | undefined {
+  const message = ignored.untrustedStatus ? `ignored, injected as if absent: ${ignored.untrustedStatus}` : ignored.keptRuntimeClass;
+  if (!message) return undefined;
+  return [{ rule: 'untrusted-status', action: 'warn', field: `metadata.annotations['${A.status}']`, message }];
 }
 
-function findingKey(f: Finding): string {
-  return `${f.rule}\u0000${f.field}`;
+/** Placement may only assign a RuntimeClass that exists; without cluster access it says it could not check. */
+async function checkRuntimeClass(plan: PlacementPlan | undefined, ctx: AdmissionContext): Promise<{ error?: string; warnings: string[] }> {
+  if (!plan) return { warnings: [] };
+  const what = `RuntimeClass "${plan.runtimeClass}" (validation.placement.sandboxRuntimeClass)`;
+  if (!ctx.runtimeClasses) return { warnings: [`podhooks placement: could not check that RuntimeClass "${plan.runtimeClass}" exists (no cluster access)`] };
+  try {
+    if (await ctx.runtimeClasses.exists(plan.runtimeClass)) return { warnings: [] };
+    return { error: `placement: ${what} does not exist, so the offline pod (metadata.labels[${plan.label}]="${plan.value}") cannot be placed in the sandbox. Fix: create the RuntimeClass, or correct validation.placement.sandboxRuntimeClass`, warnings: [] };
+  } catch (err) {
+    return { error: `placement: cannot check that ${what} exists: ${(err as Error).message}; the offline pod is not admitted without its sandbox`, warnings: [] };
+  }
+}
+
+/**
+ * The placement webhook: offline-labelled pods in any namespace, opted into hooks or
+ * not. Only placement, never hooks (a pod that did not opt in gets none).
+ */
+export async function mutatePlacement(req: AdmissionRequest, ctx: AdmissionContext): Promise<Outcome> {
+  if (!isPod(req)) return allow(req.uid, `kind ${req.kind.kind} is not mutated`);
+  if (req.operation !== 'CREATE') return allow(req.uid, `operation ${req.operation} is not mutated`);
+  const pod = req.object as V1Pod;
+  const namespace = req.namespace || pod.metadata?.namespace;
+  if (namespace && (namespace === ctx.config.namespace || ctx.config.injection.excludedNamespaces.includes(namespace))) return allow(req.uid, `namespace ${namespace} is excluded`);
+  let placed: ReturnType<typeof placeOnly>;
+  try {
+    placed = placeOnly(pod, namespace, ctx.config, ctx.nativeSidecars);
+  } catch (err) {
+    if (!(err instanceof StatusError)) throw err;
+    return deny(req.uid, `podhooks: ${err.message}`);
+  }
+  if (!placed.plan) return allow(req.uid, 'placement: nothing to assign');
+  const check = await checkRuntimeClass(placed.plan, ctx);
+  if (check.error) return denyPlacement(req.uid, check.error);
+  // A status injection would not trust is not extended: it is replaced, and that is said.
+  const ignored = placed.untrustedStatus ? [`podhooks: ${A.status} was ignored: ${placed.untrustedStatus}`] : [];
+  return patched(req, pod, placed.pod, [...ignored, ...check.warnings], placed.plan, statusFindings(placed));
+}
+
+function deny(uid: string, message: string): Outcome {
+  return { response: { uid, allowed: false, status: { code: 400, reason: 'BadRequest', message } }, decision: 'denied', reason: message };
+}
+
+/** A placement refusal is recorded (log, metric, Event) under the placement rule, not as a bad annotation. */
+function denyPlacement(uid: string, error: string): Outcome {
+  return { ...deny(uid, `podhooks: ${error}`), findings: [{ rule: 'placement', action: 'deny', field: 'spec.runtimeClassName', message: error }] };
 }
 
 /** Warnings must stay short: the apiserver truncates them and kubectl prints each on a line. */
@@ -140,31 +213,21 @@ function shortWarning(text: string): string {
 const warningText = (f: Finding) => shortWarning(`podhooks ${f.rule}: ${f.summary ?? f.message}`);
 
 export async function validate(req: AdmissionRequest, ctx: AdmissionContext): Promise<Outcome> {
-  if (!isPod(req)) return allow(req.uid, `kind ${req.kind.kind} is not validated`);
-  if (req.operation !== 'CREATE' && req.operation !== 'UPDATE') return allow(req.uid, `operation ${req.operation} is not validated`);
-  const pod = req.object as V1Pod;
-  const namespace = req.namespace || pod.metadata?.namespace;
-  const exempt = exemption(pod, namespace, ctx.config);
-  if (exempt) return allow(req.uid, exempt);
-
-  let namespaceLabels: Record<string, string> | undefined;
-  let namespaceLabelsError: string | undefined;
-  if (namespace && needsNamespaceLabels(pod, ctx.config)) {
-    if (!ctx.namespaces) namespaceLabelsError = 'podhooks has no cluster access to read namespace labels';
+  const subject = subjectOf(req);
+  if ('skip' in subject) return allow(req.uid, subject.skip);
+  const ns: NamespaceFacts = {};
+  if (subject.namespace && needsNamespaceFacts(subject, ctx.config)) {
+    if (!ctx.namespaces) ns.error = 'podhooks has no cluster access to read namespace labels';
     else {
       try {
-        namespaceLabels = await ctx.namespaces.labels(namespace);
+        ns.labels = await ctx.namespaces.labels(subject.namespace);
       } catch (err) {
-        namespaceLabelsError = (err as Error).message;
+        ns.error = (err as Error).message;
       }
     }
   }
-  let findings = evaluate({ pod, namespace, namespaceLabels, namespaceLabelsError, config: ctx.config });
-  if (req.operation === 'UPDATE' && req.oldObject && findings.length) {
-    // Only what the update introduces: an old pod must stay deletable and relabelable.
-    const old = new Set(evaluate({ pod: req.oldObject as V1Pod, namespace, namespaceLabels, namespaceLabelsError, config: ctx.config }).map(findingKey));
-    findings = findings.filter((f) => !old.has(findingKey(f)));
-  }
+  const { exempt, findings } = judge(subject, ns, ctx.config);
+  if (exempt) return allow(req.uid, exempt);
   if (findings.length === 0) return allow(req.uid);
 
   const response: AdmissionResponse = { uid: req.uid, allowed: true, auditAnnotations: {} };

@@ -7,6 +7,7 @@ import { replicaName, type Cluster } from '../kube/cluster';
 import { leaseLock } from '../kube/lease';
 import type { Logger } from '../log';
 import type { Metrics } from '../metrics';
+import { writeReports } from './reports';
 import { scanCluster, type AuditReport } from './scan';
 
 export const AUDIT_LEASE = 'podhooks-audit';
@@ -20,6 +21,8 @@ export interface PeriodicAuditOptions {
   namespace?: string;
   pageSize?: number;
   identity?: string;
+  /** Also keep the openreports.io Reports of the scanned namespaces (reports.ts). */
+  reports?: boolean;
   /** Called with each report this replica produced. */
   onReport?(report: AuditReport): void;
 }
@@ -53,10 +56,21 @@ export async function startPeriodicAudit(opts: PeriodicAuditOptions): Promise<Pe
         metrics.auditRuns.inc({ result: 'completed' });
       }
       logger.info({ pods: report.pods, exempt: report.exempt, violations: report.violations.length, denied: report.denied, identity }, 'audit finished');
+      if (opts.reports) await reportRound(report);
       opts.onReport?.(report);
     } catch (err) {
       metrics?.auditRuns.inc({ result: 'failed' });
       logger.warn({ err: (err as Error).message }, 'audit round failed; retrying at the next interval');
+    }
+  };
+  const reportRound = async (report: AuditReport) => {
+    try {
+      const writes = await writeReports(opts.cluster, report, { timeoutMs: Math.max(opts.config.kubernetes.apiTimeoutMs, 10_000), namespace: opts.namespace });
+      for (const [operation, namespaces] of Object.entries(writes)) metrics?.auditReportWrites.inc({ operation }, namespaces.length);
+      logger.info({ ...writes, identity }, 'audit reports written');
+    } catch (err) {
+      metrics?.auditReportWrites.inc({ operation: 'failed' });
+      logger.warn({ err: (err as Error).message }, 'audit reports not written; retrying at the next interval');
     }
   };
   const schedule = (ms: number) => {

@@ -10,8 +10,10 @@ import type { Logger } from '../log';
 import type { Metrics } from '../metrics';
 import type { Finding } from '../validate/policy';
 
+import { ANNOTATIONS_RULE } from '../validate/admitted';
+
 /** The rule id recorded for a mutating-webhook refusal (bad podhooks.io/* annotations). */
-export const ANNOTATIONS_RULE = 'injection-annotations';
+export { ANNOTATIONS_RULE };
 
 const REASONS = { denied: 'PodhooksDenied', warned: 'PodhooksWarned', audited: 'PodhooksAudited' } as const;
 
@@ -42,18 +44,33 @@ export function involvedObject(pod: V1Pod | undefined, namespace: string, name: 
   return { apiVersion: 'v1', kind: 'Namespace', name: namespace, namespace };
 }
 
+/** A workload whose pod template was judged: the Event is about the workload itself. */
+function workloadObject(req: AdmissionRequest, namespace: string): V1ObjectReference | undefined {
+  if (req.kind.kind === 'Pod' && !req.kind.group) return undefined;
+  const meta = (req.object as { metadata?: { name?: string; uid?: string } } | undefined)?.metadata;
+  const apiVersion = req.kind.group ? `${req.kind.group}/${req.kind.version}` : req.kind.version;
+  return { apiVersion, kind: req.kind.kind, name: req.name || meta?.name || '', namespace, ...(req.operation === 'UPDATE' && meta?.uid ? { uid: meta.uid } : {}) };
+}
+
 export function eventFor(req: AdmissionRequest, outcome: Outcome, findings: Finding[]): PodhooksEvent | undefined {
   // A patched pod with a warning finding (an ignored podhooks.io/status) is a warning too.
   const reason = REASONS[outcome.decision as keyof typeof REASONS] ?? (findings.some((f) => f.action === 'warn') ? REASONS.warned : undefined);
   if (!reason) return undefined;
   const pod = req.object as V1Pod | undefined;
   const namespace = req.namespace || pod?.metadata?.namespace || 'default';
-  const name = podName(req);
-  const involved = involvedObject(pod, namespace, name, outcome.decision !== 'denied');
+  const workload = workloadObject(req, namespace);
+  const name = workload ? '' : podName(req);
+  const involved = workload ?? involvedObject(pod, namespace, name, outcome.decision !== 'denied');
   const verb = outcome.decision;
   // For an owned pod the pod name stays out of the message, so a controller's retries
   // aggregate into one Event with a count; the pod name is in the annotation.
-  const subject = involved.kind === 'Pod' ? `pod ${name}` : involved.kind === 'Namespace' ? `pod ${name || '(unnamed)'}` : `a pod of ${involved.kind} ${involved.name}`;
+  const subject = workload
+    ? `the pod template of ${workload.kind} ${workload.name}`
+    : involved.kind === 'Pod'
+      ? `pod ${name}`
+      : involved.kind === 'Namespace'
+        ? `pod ${name || '(unnamed)'}`
+        : `a pod of ${involved.kind} ${involved.name}`;
   const shown = findings.filter((f) => (verb === 'denied' ? f.action === 'deny' : verb === 'warned' ? f.action === 'warn' : true));
   const message = `podhooks ${verb} ${subject}: ${shown.map((f) => `${f.rule}: ${f.message}`).join('; ')}`;
   return {

@@ -1,8 +1,10 @@
 // `podhooks rejections`: recent denials and warnings, read back from the Events the
-// webhook created (reason PodhooksDenied / PodhooksWarned), newest first.
+// webhook created (reason PodhooksDenied / PodhooksWarned), newest first; and the current
+// violations the audit keeps in openreports.io Reports, which outlive Events.
 import type { CoreV1Event, CoreV1EventList } from '@kubernetes/client-node';
 import type { Cluster } from '../kube/cluster';
 import { deadline } from '../kube/deadline';
+import { readReports } from './reports';
 
 export const REJECTION_REASONS = ['PodhooksDenied', 'PodhooksWarned'] as const;
 
@@ -57,4 +59,33 @@ export async function listRejections(cluster: Cluster, opts: { namespace?: strin
     } while (token);
   }
   return events.sort((a, b) => when(b).getTime() - when(a).getTime()).map(toRejection);
+}
+
+/** The reason shown for a violation read from a Report rather than an Event. */
+export const REPORT_REASON = 'Report';
+
+/** Every result of podhooks' Reports, as rows: current violations, whatever their age. */
+export async function listReported(cluster: Cluster, opts: { namespace?: string; timeoutMs: number }): Promise<Rejection[]> {
+  const { CustomObjectsApi } = await import('@kubernetes/client-node');
+  const reports = await readReports(cluster.kubeConfig.makeApiClient(CustomObjectsApi), opts.timeoutMs, opts.namespace);
+  const rows: Rejection[] = [];
+  for (const report of reports.values()) {
+    for (const r of report.results) {
+      const at = new Date(r.timestamp.seconds * 1000).toISOString();
+      const pod = r.resources[0];
+      rows.push({
+        lastSeen: at,
+        firstSeen: at,
+        namespace: report.metadata.namespace,
+        reason: REPORT_REASON,
+        object: `${pod?.kind ?? 'Pod'}/${pod?.name ?? ''}`,
+        pod: pod?.name ?? '',
+        user: '',
+        rules: [`${r.properties?.action ?? r.result}:${r.rule}`],
+        count: 1,
+        message: r.message,
+      });
+    }
+  }
+  return rows.sort((a, b) => b.lastSeen.localeCompare(a.lastSeen));
 }

@@ -7,11 +7,13 @@ import type { Config } from '../config';
 import type { Cluster } from '../kube/cluster';
 import { deadline } from '../kube/deadline';
 import { namespaceLabelCache } from '../kube/namespaces';
-import { evaluate, exemption, needsNamespaceLabels } from '../validate/policy';
+import { judge, needsNamespaceFacts } from '../validate/judge';
 
 export interface AuditViolation {
   namespace: string;
   pod: string;
+  /** The pod's uid (Reports name the exact pod, not a later one of the same name). */
+  uid?: string;
   /** Kind/name of the pod's controller, when it has one. */
   owner?: string;
   rule: string;
@@ -39,16 +41,18 @@ export function auditPods(pods: Iterable<V1Pod>, config: Config, labels: (ns: st
   for (const pod of pods) {
     report.pods++;
     const namespace = pod.metadata?.namespace ?? 'default';
-    if (exemption(pod, namespace, config)) {
+    const subject = { pod, namespace };
+    const { exempt, findings } = judge(subject, needsNamespaceFacts(subject, config) ? labels(namespace) : {}, config);
+    if (exempt) {
       report.exempt++;
       continue;
     }
-    const ns = needsNamespaceLabels(pod, config) ? labels(namespace) : {};
     const owner = pod.metadata?.ownerReferences?.find((o) => o.controller);
-    for (const f of evaluate({ pod, namespace, namespaceLabels: ns.labels, namespaceLabelsError: ns.error, config })) {
+    for (const f of findings) {
       report.violations.push({
         namespace,
         pod: pod.metadata?.name ?? '',
+        ...(pod.metadata?.uid ? { uid: pod.metadata.uid } : {}),
         ...(owner ? { owner: `${owner.kind}/${owner.name}` } : {}),
         rule: f.rule,
         action: f.action,
@@ -77,7 +81,7 @@ export async function scanCluster(cluster: Cluster, config: Config, opts: ScanOp
   const total: AuditReport = { pods: 0, exempt: 0, violations: [], denied: false };
   for await (const pods of listPods(cluster, opts)) {
     // Labels for this page's namespaces first, so the pure evaluation below stays synchronous.
-    const wanted = new Set(pods.filter((p) => needsNamespaceLabels(p, config)).map((p) => p.metadata?.namespace ?? 'default'));
+    const wanted = new Set(pods.filter((p) => needsNamespaceFacts({ pod: p, namespace: p.metadata?.namespace ?? 'default' }, config)).map((p) => p.metadata?.namespace ?? 'default'));
     const labels = new Map<string, { labels?: Record<string, string>; error?: string }>();
     await Promise.all(
       [...wanted].map((ns) =>

@@ -1,6 +1,7 @@
 // What `podhooks serve` adds for policy auditing: the decision recorder behind the
-// admission handler's onDecision hook (Events only with a cluster), and the periodic
-// audit when validation.auditIntervalSeconds is set.
+// admission handler's onDecision hook (Events only with a cluster), the periodic audit
+// when validation.auditIntervalSeconds is set, and the admission-policy drift check when
+// validation.engine is not webhook.
 import { ConfigError, type Config } from '../config';
 import { replicaName, type Cluster } from '../kube/cluster';
 import { EventQueue, kubeEventSink } from '../kube/events';
@@ -24,12 +25,19 @@ export async function startPolicyAudit(config: Config, cluster: Cluster | undefi
     if (!cluster) throw new ConfigError('validation.auditIntervalSeconds is set but podhooks has no cluster access (kubernetes.kubeconfig, KUBECONFIG or an in-cluster service account)');
     // Lazily: the Lease code loads client-node, which a cluster-less start never needs.
     const { startPeriodicAudit } = await import('./periodic');
-    periodic = await startPeriodicAudit({ cluster, config, logger, metrics, intervalMs: config.validation.auditIntervalSeconds * 1000 });
+    periodic = await startPeriodicAudit({ cluster, config, logger, metrics, intervalMs: config.validation.auditIntervalSeconds * 1000, reports: config.validation.auditReports });
+  }
+  let drift: { stop(): void } | undefined;
+  if (config.validation.engine !== 'webhook') {
+    if (!cluster) throw new ConfigError(`validation.engine is ${config.validation.engine} but podhooks has no cluster access to compare the admission policies with its config (kubernetes.kubeconfig, KUBECONFIG or an in-cluster service account)`);
+    const { startDriftCheck } = await import('./policy-drift');
+    drift = await startDriftCheck(cluster, config, logger, metrics);
   }
   return {
     onDecision: createDecisionRecorder({ logger, metrics, events }),
     events,
     async stop() {
+      drift?.stop();
       await periodic?.stop();
       // Let queued Events go out, but never hold shutdown hostage to a slow apiserver.
       if (events) await Promise.race([events.idle(), new Promise((r) => setTimeout(r, config.kubernetes.apiTimeoutMs).unref())]);

@@ -8,7 +8,7 @@ import type { Config } from '../config';
 import { A, formatAnnotationError, type HookSpec } from './annotations';
 import { addEnv, addMounts, type PodDraft } from './draft';
 import { injectedContainerBase, NAMES, POD_BIN } from './layout';
-import { wrapProbe } from './probes';
+import { addConditions, isPodhooksProbe, wrapProbe } from './probes';
 
 export const JAVA_TOOL_OPTIONS = 'JAVA_TOOL_OPTIONS';
 /** Holds the user's JAVA_TOOL_OPTIONS when it comes from valueFrom, so ours can reference it. */
@@ -148,14 +148,15 @@ export function addDebug(draft: PodDraft, debug: Debug, config: Config, bin: str
       const added = plan.entries!.filter((e) => e.name !== JAVA_TOOL_OPTIONS).map((e) => e.name);
       if (added.length) record.env = [...(record.env ?? []), ...added];
     }
-    // Liveness and startup probes both restart the container on failure.
+    // Liveness and startup probes both restart the container on failure. A startup probe
+    // that preStart already rewrote gets the debugger condition added to its own.
     let rewritten = false;
     for (const kind of ['livenessProbe', 'startupProbe'] as const) {
       const probe = c[kind];
       if (!probe) continue;
-      record[kind] = probe;
-      const timeout = probe.timeoutSeconds ? ['--timeout', String(probe.timeoutSeconds)] : [];
-      c[kind] = wrapProbe(probe, c, kind, ['--jdwp-port', String(jvmPort), ...timeout], {});
+      if (record[kind] === undefined) record[kind] = probe;
+      const condition = ['--jdwp-port', String(jvmPort)];
+      c[kind] = isPodhooksProbe(probe) ? addConditions(probe, condition) : wrapProbe(probe, c, kind, condition);
       rewritten = true;
     }
     if (rewritten && !(c.volumeMounts ?? []).some((m) => m.name === bin)) addMounts(c, record, [{ name: bin, mountPath: POD_BIN, readOnly: true }]);

@@ -2,7 +2,7 @@
 // container changes only through it, so (a) the caller's pod is never mutated and
 // fast-json-patch `compare` can skip untouched subtrees by reference, and (b) every
 // change is recorded in the podhooks.io/status annotation, which `uninject` reverses.
-import type { V1Container, V1EnvVar, V1Pod, V1Probe, V1Volume } from '@kubernetes/client-node';
+import type { V1Container, V1EnvVar, V1Lifecycle, V1Pod, V1Probe, V1Volume } from '@kubernetes/client-node';
 import { A } from './annotations';
 
 /** What podhooks changed in one of the user's containers. */
@@ -20,6 +20,8 @@ export interface ContainerRecord {
   readinessProbe?: V1Probe | null;
   livenessProbe?: V1Probe | null;
   startupProbe?: V1Probe | null;
+  /** Original lifecycle podhooks replaced (post-offline's preStop; null: the container had none). */
+  lifecycle?: V1Lifecycle | null;
   /** Container arrays podhooks created (the user had none). */
   created?: ('env' | 'volumeMounts')[];
 }
@@ -38,17 +40,27 @@ export interface InjectionStatus {
   /** The app containers the hooks were applied to; re-injection keeps to them, so
    *  containers that other webhooks add later (reinvocation) are left alone. */
   targets?: string[];
+  /** spec.readinessGates condition types podhooks added (the user's own are never listed). */
+  readinessGates?: string[];
   /** Pod arrays podhooks created (the user had none), removed again by uninject. */
-  created?: ('initContainers' | 'volumes')[];
+  created?: ('initContainers' | 'volumes' | 'readinessGates')[];
+  /** spec.runtimeClassName podhooks set (validation.placement.mode assign); the pod set none. */
+  runtimeClassName?: string;
+  /** The pod's own spec.terminationGracePeriodSeconds (null: unset) when podhooks raised it (post-offline). */
+  terminationGracePeriodSeconds?: number | null;
   /** The podhooks.io/* annotations that drove the injection (trust.ts checks the status against them). */
   intent?: Record<string, string | null>;
+}
+
+export function emptyStatus(): InjectionStatus {
+  return { version: 1, initContainers: [], containers: [], volumes: [], annotations: [], changed: {} };
 }
 
 export type Placement = 'first' | 'before-user' | 'last';
 
 export class PodDraft {
   readonly pod: V1Pod;
-  readonly status: InjectionStatus = { version: 1, initContainers: [], containers: [], volumes: [], annotations: [], changed: {} };
+  readonly status: InjectionStatus = emptyStatus();
   private readonly containerNames: Set<string>;
   private readonly volumeNames: Set<string>;
   /** How many podhooks init containers sit in front of the user's own. */
@@ -119,15 +131,36 @@ export class PodDraft {
     containers[i] = fn({ ...containers[i] }, record);
   }
 
+  /** Adds a readiness gate unless the pod already has one for this condition type. */
+  addReadinessGate(conditionType: string): void {
+    const spec = this.pod.spec!;
+    if (spec.readinessGates?.some((g) => g.conditionType === conditionType)) return;
+    spec.readinessGates = [...(spec.readinessGates ?? []), { conditionType }];
+    this.status.readinessGates = [...(this.status.readinessGates ?? []), conditionType];
+  }
+
   setAnnotation(key: string, value: string): void {
     this.pod.metadata!.annotations![key] = value;
     if (!this.status.annotations.includes(key)) this.status.annotations.push(key);
   }
 
+  /** Sets spec.runtimeClassName on a pod that has none (placement). */
+  setRuntimeClass(name: string): void {
+    this.pod.spec!.runtimeClassName = name;
+    this.status.runtimeClassName = name;
+  }
+
+  /** Sets spec.terminationGracePeriodSeconds, keeping the pod's own value for uninject. */
+  setTerminationGracePeriod(seconds: number): void {
+    const spec = this.pod.spec!;
+    if (this.status.terminationGracePeriodSeconds === undefined) this.status.terminationGracePeriodSeconds = spec.terminationGracePeriodSeconds ?? null;
+    spec.terminationGracePeriodSeconds = seconds;
+  }
+
   /** True when no capability added or changed anything. */
   isEmpty(): boolean {
     const s = this.status;
-    return !s.initContainers.length && !s.containers.length && !s.volumes.length && !s.annotations.length && !Object.keys(s.changed).length;
+    return !s.initContainers.length && !s.containers.length && !s.volumes.length && !s.annotations.length && !Object.keys(s.changed).length && s.runtimeClassName === undefined && !s.readinessGates?.length;
   }
 
   /** The finished pod with its status annotation; arrays the user did not have are only kept when used. */
@@ -139,6 +172,7 @@ export class PodDraft {
       if (spec[key]!.length === 0) delete spec[key];
       else created.push(key);
     }
+    if (this.status.readinessGates && !base.spec!.readinessGates) created.push('readinessGates');
     if (created.length) this.status.created = created;
     this.pod.metadata!.annotations![A.status] = JSON.stringify(this.status);
     return this.pod;

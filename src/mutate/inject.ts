@@ -11,9 +11,13 @@ import { addAuthz, previousOffset, type StartOffset } from './authz';
 import { addLogStreamer } from './logstream';
 import { addPreOnline, PRE_ONLINE_LOG } from './preonline';
 import { preStartLogFile, wrapEntrypoint } from './prestart';
+import { placementFor, type PlacementPlan } from './placement';
+import { addPostOffline, POST_OFFLINE_LOG, postOfflineErrors, streamerLifecycle } from './postoffline';
 import { ProbeError } from './probes';
-import { intentHolds, intentOf, recordMismatch, undoPrevious, withIntent, withoutStatus } from './trust';
-import { StatusError } from './uninject';
+import { addTrafficGate } from './traffic';
+import { appsToOutlive, endSidecarsWithApps } from './sidecar-end';
+import { intentHolds, intentOf, placementOnly, recordMismatch, undoPrevious, withIntent, withoutStatus } from './trust';
+import { readStatus, StatusError } from './uninject';
 
 export interface ImageLookup {
   container: string;
@@ -30,12 +34,17 @@ export interface PreparedPod {
   previous?: InjectionStatus;
   /** Why podhooks.io/status was not trusted and treated as absent (trust.ts). */
   untrustedStatus?: string;
+  /** Why its runtime class record was not undone (the class stays; trust.ts). */
+  keptRuntimeClass?: string;
   namespace?: string;
+  nativeSidecars?: boolean;
   /** Why nothing is injected (excluded namespace, opt-out, no hooks requested). */
   skip?: string;
   errors: string[];
   /** preStart containers with no command and no entrypoint annotation: ask the registry. */
   imageLookups: ImageLookup[];
+  /** The runtime class placement assigns (validation.placement.mode assign), with or without hooks. */
+  placement?: PlacementPlan;
 }
 
 export interface InjectOptions {
@@ -57,14 +66,25 @@ export interface InjectResult {
   skip?: string;
   errors: string[];
   warnings: string[];
+  /** Set when placement assigned the pod's runtime class. */
+  placement?: PlacementPlan;
   /** Why podhooks.io/status was ignored (treated as absent); the caller records it. */
   untrustedStatus?: string;
+  /** Why its runtime class record was ignored (the class stays); the caller records it. */
+  keptRuntimeClass?: string;
 }
 
-export function preparePod(pod: V1Pod, config: Config, namespace = pod.metadata?.namespace): PreparedPod {
+/** `nativeSidecars`: as InjectOptions' (it decides whether classic sidecars need the app's ENTRYPOINT). */
+export function preparePod(pod: V1Pod, config: Config, namespace = pod.metadata?.namespace, nativeSidecars = config.injection.nativeSidecars !== 'false'): PreparedPod {
   const prepared: PreparedPod = { original: pod, base: pod, errors: [], imageLookups: [] };
   if (!pod?.spec || !Array.isArray(pod.spec.containers) || pod.spec.containers.length === 0) {
     prepared.errors.push('spec.containers is missing or empty; a pod needs at least one container');
+    return prepared;
+  }
+  // The apiserver validates names only after admission; podhooks picks containers by name.
+  const unnamed = pod.spec.containers.findIndex((c) => typeof c?.name !== 'string' || c.name === '');
+  if (unnamed >= 0) {
+    prepared.errors.push(`spec.containers[${unnamed}] has no name; every container needs one`);
     return prepared;
   }
   if (namespace && (namespace === config.namespace || config.injection.excludedNamespaces.includes(namespace))) {
@@ -72,11 +92,13 @@ export function preparePod(pod: V1Pod, config: Config, namespace = pod.metadata?
     return prepared;
   }
   prepared.namespace = namespace;
+  prepared.nativeSidecars = nativeSidecars;
   try {
-    const undone = undoPrevious(pod);
+    const undone = undoPrevious(pod, config, namespace);
     prepared.base = undone.pod;
     prepared.previous = undone.status;
     prepared.untrustedStatus = undone.untrusted;
+    prepared.keptRuntimeClass = undone.keptRuntimeClass;
   } catch (err) {
     if (err instanceof StatusError) prepared.errors.push(err.message);
     else throw err;
@@ -85,41 +107,51 @@ export function preparePod(pod: V1Pod, config: Config, namespace = pod.metadata?
   return planInjection(prepared, config);
 }
 
-/** Parses the base's annotations and decides what to inject and which images to look up. */
+/** Parses the base's annotations and decides placement, the targets and which images to look up. */
 function planInjection(prepared: PreparedPod, config: Config): PreparedPod {
-  const namespace = prepared.namespace;
+  const { namespace, nativeSidecars = config.injection.nativeSidecars !== 'false' } = prepared;
+  prepared.placement = placementFor(prepared.base, namespace, config);
   const parsed = parseAnnotations(prepared.base, {
     preOnlineTimeoutSeconds: config.injection.preOnlineTimeoutSeconds,
+    preStartTimeoutSeconds: config.injection.preStartTimeoutSeconds,
+    warmupTimeoutSeconds: config.injection.warmupTimeoutSeconds,
+    warmupFailure: config.injection.warmupFailure,
+    postOfflineTimeoutSeconds: config.injection.postOfflineTimeoutSeconds,
+    drainDelaySeconds: config.injection.drainDelaySeconds,
+    excludedContainers: config.injection.excludedContainers,
     debugPort: config.debug.defaultPort,
     authzByDefault: namespace !== undefined && config.authz.namespaceDefault.includes(namespace),
   });
   prepared.parsed = parsed;
   prepared.errors.push(...parsed.errors.map(formatAnnotationError));
   if (parsed.spec.inject === false) prepared.skip = `${A.inject} is "false"`;
-  else if (!parsed.wantsInjection) prepared.skip = 'no podhooks hook, debug or authz annotation';
+  else if (!parsed.wantsInjection) prepared.skip = 'no podhooks hook, debug, authz or traffic annotation';
   if (prepared.skip || prepared.errors.length) return prepared;
 
   const previousTargets = prepared.previous?.targets;
   if (previousTargets && prepared.base.metadata?.annotations?.[A.containers] === undefined) {
-    parsed.spec.containers = parsed.spec.containers.filter((c) => previousTargets.includes(c));
+    const kept = parsed.spec.containers.filter((c) => previousTargets.includes(c));
+    if (kept.length) parsed.spec.containers = kept;
   }
-  if (parsed.spec.preStart !== undefined) {
-    for (const name of parsed.spec.containers) {
-      const c = prepared.base.spec!.containers.find((x) => x.name === name)!;
-      if (c.command?.length || parsed.spec.entrypoints[name]) continue;
-      // Only for a container the previous injection really wrapped (it has a command now).
-      const wrapped = prepared.original.spec?.containers.find((x) => x.name === name)?.command?.length;
-      const known = wrapped ? prepared.previous?.changed[name]?.imageCommand : undefined;
-      if (known) parsed.spec.entrypoints[name] = known;
-      else prepared.imageLookups.push({ container: name, image: c.image ?? '', hasArgs: !!c.args?.length });
-    }
+  // The wrapper becomes the command of the preStart targets and of the containers that
+  // classic sidecars must outlive; for both the original command must be known.
+  const wrapped = new Set([...(parsed.spec.preStart !== undefined ? parsed.spec.containers : []), ...appsToOutlive(prepared.base, parsed.spec, nativeSidecars)]);
+  for (const name of wrapped) {
+    const c = prepared.base.spec!.containers.find((x) => x.name === name)!;
+    if (c.command?.length || parsed.spec.entrypoints[name]) continue;
+    // Only for a container the previous injection really wrapped (it has a command now).
+    const hadWrapper = prepared.original.spec?.containers.find((x) => x.name === name)?.command?.length;
+    const known = hadWrapper ? prepared.previous?.changed[name]?.imageCommand : undefined;
+    if (known) parsed.spec.entrypoints[name] = known;
+    else prepared.imageLookups.push({ container: name, image: c.image ?? '', hasArgs: !!c.args?.length });
   }
   return prepared;
 }
 
-function entrypointError(lookup: ImageLookup, reason: string): string {
+function entrypointError(lookup: ImageLookup, reason: string, hook: boolean): string {
+  const why = hook ? 'to run the pre-start hook before it' : 'to wrap it so that the classic sidecars (injection.nativeSidecars "false") end when it ends';
   return (
-    `container ${lookup.container} has no command, so podhooks must know the image's ENTRYPOINT to run the pre-start hook before it, ` +
+    `container ${lookup.container} has no command, so podhooks must know the image's ENTRYPOINT ${why}, ` +
     `and ${reason}. Fix: add command (and args) to the container, or set annotation ${A.entrypoint}${lookup.container} ` +
     `to the image's ENTRYPOINT${lookup.hasArgs ? '' : '+CMD'} as a JSON array`
   );
@@ -134,58 +166,86 @@ function checkPrevious(prepared: PreparedPod, options: InjectOptions): { untrust
   const previous = prepared.previous!;
   const sameIntent = !previous.intent || intentHolds(prepared.base, previous.intent);
   const base = sameIntent ? prepared.base : withIntent(prepared.base, previous.intent!);
-  const check = planInjection({ original: prepared.original, base, previous, errors: [], imageLookups: [], namespace: prepared.namespace }, options.config);
+  const { original, namespace } = prepared;
+  const check = planInjection({ original, base, previous, errors: [], imageLookups: [], namespace, nativeSidecars: options.nativeSidecars }, options.config);
   if (check.errors.length || check.imageLookups.length) return { untrusted: 'injecting the pod again from it fails, so it does not describe a podhooks injection' };
-  const again = build(check, { ...options, imageCommands: {} }, previousOffset(prepared.original, previous));
-  const untrusted = again.errors.length ? 'injecting the pod again from it fails' : recordMismatch(prepared.original, previous, again.changed ? again.pod : undefined);
+  const again = build(check, { ...options, imageCommands: {} }, previousOffset(original, previous));
+  const untrusted = again.errors.length ? 'injecting the pod again from it fails' : recordMismatch(original, previous, again.changed ? again.pod : undefined);
   if (untrusted) return { untrusted };
   return sameIntent ? { result: again } : {};
 }
 
-/** The result, saying that an untrusted podhooks.io/status was ignored. */
-function noticed(result: InjectResult, untrusted: string | undefined): InjectResult {
-  if (!untrusted) return result;
-  const notice = `${A.status} was ignored: ${untrusted}`;
-  return result.errors.length ? { ...result, errors: [notice, ...result.errors], untrustedStatus: untrusted } : { ...result, warnings: [`podhooks: ${notice}`, ...result.warnings], untrustedStatus: untrusted };
+/** The result, saying that an untrusted podhooks.io/status (or its runtime class record) was ignored. */
+function noticed(result: InjectResult, prepared: PreparedPod): InjectResult {
+  const { untrustedStatus, keptRuntimeClass } = prepared;
+  const why = untrustedStatus ?? keptRuntimeClass;
+  if (!why) return result;
+  const notice = untrustedStatus ? `${A.status} was ignored: ${untrustedStatus}` : `${A.status}: ${keptRuntimeClass}`;
+  const said = result.errors.length ? { ...result, errors: [notice, ...result.errors] } : { ...result, warnings: [`podhooks: ${notice}`, ...result.warnings] };
+  return untrustedStatus ? { ...said, untrustedStatus } : { ...said, keptRuntimeClass };
+}
+
+/**
+ * Why the pod's podhooks.io/status would not be trusted by injection, or undefined (also
+ * when it has none). Throws StatusError when it is not JSON of the known format.
+ */
+export function statusDistrust(pod: V1Pod, options: InjectOptions): string | undefined {
+  const prepared = preparePod(pod, options.config, options.namespace ?? pod.metadata?.namespace, options.nativeSidecars);
+  if (prepared.untrustedStatus) return prepared.untrustedStatus;
+  if (!prepared.previous) {
+    if (!readStatus(pod)) return undefined;
+    return `it cannot be checked: ${prepared.skip ?? prepared.errors.join('; ')}`;
+  }
+  return placementOnly(prepared.previous) ? undefined : checkPrevious(prepared, options).untrusted;
 }
 
 export function injectPrepared(prepared: PreparedPod, options: InjectOptions): InjectResult {
-  if (prepared.errors.length) return noticed({ pod: prepared.original, changed: false, errors: prepared.errors, warnings: [] }, prepared.untrustedStatus);
+  if (prepared.errors.length) return noticed({ pod: prepared.original, changed: false, errors: prepared.errors, warnings: [] }, prepared);
   let offset = options.authzStartOffsetMs;
-  if (prepared.previous) {
+  // A status that records only a runtime class (placement) was checked when it was undone;
+  // there is no hook injection to compare.
+  if (prepared.previous && !placementOnly(prepared.previous)) {
     const checked = checkPrevious(prepared, options);
-    if (checked.result) return checked.result;
+    if (checked.result) return noticed(checked.result, prepared);
     if (checked.untrusted) {
-      const { original, namespace } = prepared;
-      return injectPrepared(planInjection({ original, base: withoutStatus(original), errors: [], imageLookups: [], namespace, untrustedStatus: checked.untrusted }, options.config), options);
+      const { original, namespace, nativeSidecars } = prepared;
+      return injectPrepared(planInjection({ original, base: withoutStatus(original), errors: [], imageLookups: [], namespace, nativeSidecars, untrustedStatus: checked.untrusted }, options.config), options);
     }
     // The offset is only reused from a status that passed the check: one pacing token per pod.
     offset = previousOffset(prepared.original, prepared.previous) ?? offset;
   }
-  return noticed(build(prepared, options, offset), prepared.untrustedStatus);
+  return noticed(build(prepared, options, offset), prepared);
 }
 
 function build(prepared: PreparedPod, options: InjectOptions, offset: StartOffset | undefined): InjectResult {
   const { original, base, parsed } = prepared;
   const unchanged = (skip?: string): InjectResult => ({ pod: base, changed: base !== original, skip, errors: [], warnings: [] });
   if (prepared.errors.length) return { pod: original, changed: false, errors: prepared.errors, warnings: [] };
-  if (prepared.skip || !parsed) return unchanged(prepared.skip);
+  if (prepared.skip || !parsed) {
+    if (!prepared.placement) return unchanged(prepared.skip);
+    const draft = new PodDraft(base);
+    draft.setRuntimeClass(prepared.placement.runtimeClass);
+    return { pod: draft.finish(base), changed: true, skip: prepared.skip, errors: [], warnings: [], placement: prepared.placement };
+  }
 
   const errors: string[] = [];
   const spec: HookSpec = parsed.spec;
   for (const lookup of prepared.imageLookups) {
     const command = options.imageCommands?.[lookup.container];
     if (command?.length) spec.entrypoints[lookup.container] = command;
-    else errors.push(entrypointError(lookup, command ? 'the image defines neither ENTRYPOINT nor CMD' : 'the image registry was not asked (offline) or could not answer'));
+    else errors.push(entrypointError(lookup, command ? 'the image defines neither ENTRYPOINT nor CMD' : 'the image registry was not asked (offline) or could not answer', spec.preStart !== undefined && spec.containers.includes(lookup.container)));
   }
   if (spec.debug) errors.push(...debugErrors(base, spec.debug, options.config, base.metadata?.annotations ?? {}));
+  errors.push(...postOfflineErrors(base, spec, options.config));
   if (errors.length) return { pod: original, changed: false, errors, warnings: [] };
 
   const { config, nativeSidecars: native } = options;
   const draft = new PodDraft(base);
   const wrapsEntrypoint = spec.preStart !== undefined;
-  const usesBin = wrapsEntrypoint || spec.preOnline !== undefined || (spec.debug !== undefined && debugRewritesProbes(base, spec.debug));
-  const hookLogs = wrapsEntrypoint || spec.preOnline !== undefined;
+  const hooks = wrapsEntrypoint || spec.preOnline !== undefined || spec.postOffline !== undefined;
+  const outlive = appsToOutlive(base, spec, native);
+  const usesBin = hooks || outlive.length > 0 || (spec.debug !== undefined && debugRewritesProbes(base, spec.debug));
+  const hookLogs = hooks;
 
   try {
     const bin = usesBin ? draft.addVolume(NAMES.binVolume, { emptyDir: {} }) : '';
@@ -205,22 +265,27 @@ function build(prepared: PreparedPod, options: InjectOptions, offset: StartOffse
       const files = [
         ...(wrapsEntrypoint ? spec.containers.map(preStartLogFile) : []),
         ...(spec.preOnline ? [PRE_ONLINE_LOG] : []),
+        ...(spec.postOffline ? [POST_OFFLINE_LOG] : []),
       ];
-      addLogStreamer(draft, files, config, logs, native);
+      addLogStreamer(draft, files, config, logs, native, spec.postOffline && streamerLifecycle(spec.postOffline, native));
     }
-    if (wrapsEntrypoint) {
-      for (const name of spec.containers) {
-        const c = base.spec!.containers.find((x) => x.name === name)!;
-        const fromImage = !c.command?.length;
-        const command = fromImage ? spec.entrypoints[name] : c.command!;
-        wrapEntrypoint(draft, name, { command, fromImage }, { bin, logs });
-      }
+    const run = outlive.length ? draft.addVolume(NAMES.runVolume, { emptyDir: {} }) : undefined;
+    const hooked = wrapsEntrypoint ? spec.containers : [];
+    for (const name of new Set([...hooked, ...outlive])) {
+      const c = base.spec!.containers.find((x) => x.name === name)!;
+      const fromImage = !c.command?.length;
+      const command = fromImage ? spec.entrypoints[name] : c.command!;
+      wrapEntrypoint(draft, name, { command, fromImage }, { bin, logs: hooked.includes(name) ? logs : undefined, run }, spec.preStartTimeoutSeconds);
     }
     if (spec.preOnline) {
       const state = draft.addVolume(NAMES.stateVolume, { emptyDir: {} });
-      addPreOnline(draft, { ...spec, preOnline: spec.preOnline }, config, { bin, logs, state }, native);
+      addPreOnline(draft, base, { ...spec, preOnline: spec.preOnline }, config, { bin, logs, state }, native);
     }
+    if (spec.postOffline) addPostOffline(draft, base, { ...spec, postOffline: spec.postOffline }, config, { bin, logs });
     if (spec.debug) addDebug(draft, spec.debug, config, bin, native, options.debugAllowFrom);
+    if (prepared.placement) draft.setRuntimeClass(prepared.placement.runtimeClass);
+    addTrafficGate(draft, spec.traffic);
+    if (run) endSidecarsWithApps(draft, outlive, { bin, run });
     // Last, so the pacing token is only taken once nothing else can fail.
     if (spec.authz) addAuthz(draft, base, spec.authz, config, offset);
   } catch (err) {
@@ -228,13 +293,13 @@ function build(prepared: PreparedPod, options: InjectOptions, offset: StartOffse
     throw err;
   }
   if (draft.isEmpty()) return unchanged('nothing to inject');
-  if (wrapsEntrypoint || spec.preOnline) draft.status.targets = spec.containers;
+  if (hooks) draft.status.targets = spec.containers;
   draft.status.intent = intentOf(base, draft.pod, draft.status.annotations);
   const warnings = spec.debug ? debugWarnings(base, spec.debug) : [];
-  return { pod: draft.finish(base), changed: true, errors: [], warnings };
+  return { pod: draft.finish(base), changed: true, errors: [], warnings, placement: prepared.placement };
 }
 
 /** Offline injection (CLI, tests): no registry, so containers without a command need the entrypoint annotation. */
 export function injectPod(pod: V1Pod, options: InjectOptions): InjectResult {
-  return injectPrepared(preparePod(pod, options.config, options.namespace ?? pod.metadata?.namespace), options);
+  return injectPrepared(preparePod(pod, options.config, options.namespace ?? pod.metadata?.namespace, options.nativeSidecars), options);
 }

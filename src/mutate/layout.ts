@@ -9,6 +9,8 @@ export const IMAGE_BIN = '/opt/podhooks/bin';
 export const POD_BIN = '/podhooks/bin';
 export const POD_LOGS = '/podhooks/logs';
 export const POD_STATE = '/podhooks/state';
+/** FIFOs by which classic sidecars see the app containers end (sidecar-end.ts). */
+export const POD_RUN = '/podhooks/run';
 export const BUSYBOX = `${POD_BIN}/busybox`;
 export const ONLINE_MARK = `${POD_STATE}/online`;
 
@@ -21,6 +23,7 @@ export const NAMES = {
   binVolume: 'podhooks-bin',
   logsVolume: 'podhooks-logs',
   stateVolume: 'podhooks-state',
+  runVolume: 'podhooks-run',
 } as const;
 
 /** Pod Security Standards "restricted" for everything podhooks adds. */

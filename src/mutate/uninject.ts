@@ -16,7 +16,10 @@ export function readStatus(pod: V1Pod): InjectionStatus | undefined {
   } catch {
     throw new StatusError(`annotation ${A.status} is not valid JSON; it is written by podhooks only: remove it and re-apply the pod`);
   }
-  if (status?.version !== 1 || !Array.isArray(status.containers) || !Array.isArray(status.initContainers) || typeof status.changed !== 'object') {
+  const gatesOk = status?.readinessGates === undefined || (Array.isArray(status.readinessGates) && status.readinessGates.every((g) => typeof g === 'string'));
+  const grace = status?.terminationGracePeriodSeconds;
+  const graceOk = grace === undefined || grace === null || (Number.isSafeInteger(grace) && grace >= 0);
+  if (status?.version !== 1 || !Array.isArray(status.containers) || !Array.isArray(status.initContainers) || typeof status.changed !== 'object' || !gatesOk || !graceOk) {
     throw new StatusError(`annotation ${A.status} has an unknown format; it is written by podhooks only: remove it and re-apply the pod`);
   }
   return status;
@@ -52,17 +55,22 @@ function restoreContainer(c: V1Container, r: ContainerRecord): V1Container {
     if (original === null) delete out[probe];
     else out[probe] = original;
   }
+  if (r.lifecycle === null) delete out.lifecycle;
+  else if (r.lifecycle !== undefined) out.lifecycle = r.lifecycle;
   return out;
 }
 
-/** The pod without podhooks' injection; the same object when it was never injected. */
-export function uninject(pod: V1Pod): { pod: V1Pod; status?: InjectionStatus } {
-  const status = readStatus(pod);
+/**
+ * The pod without podhooks' injection; the same object when it was never injected.
+ * `status` is what to undo (trust.ts passes the part of the pod's record it trusts).
+ */
+export function uninject(pod: V1Pod, status = readStatus(pod)): { pod: V1Pod; status?: InjectionStatus } {
   if (!status) return { pod };
   const spec = pod.spec!;
   const inits = new Set(status.initContainers);
   const sidecars = new Set(status.containers);
   const volumes = new Set(status.volumes);
+  const gates = new Set(status.readinessGates ?? []);
   const annotations = { ...pod.metadata?.annotations };
   delete annotations[A.status];
   for (const key of status.annotations ?? []) delete annotations[key];
@@ -75,9 +83,14 @@ export function uninject(pod: V1Pod): { pod: V1Pod; status?: InjectionStatus } {
       containers: spec.containers.filter((c) => !sidecars.has(c.name)).map((c) => (status.changed[c.name] ? restoreContainer(c, status.changed[c.name]) : c)),
       initContainers: (spec.initContainers ?? []).filter((c) => !inits.has(c.name)),
       volumes: (spec.volumes ?? []).filter((v) => !volumes.has(v.name)),
+      ...(gates.size ? { readinessGates: (spec.readinessGates ?? []).filter((g) => !gates.has(g.conditionType)) } : {}),
     },
   };
-  for (const key of status.created ?? []) if (out.spec![key]!.length === 0) delete out.spec![key];
+  for (const key of status.created ?? []) if (!out.spec![key]?.length) delete out.spec![key];
+  if (status.runtimeClassName !== undefined && spec.runtimeClassName === status.runtimeClassName) delete out.spec!.runtimeClassName;
+  const grace = status.terminationGracePeriodSeconds;
+  if (grace === null) delete out.spec!.terminationGracePeriodSeconds;
+  else if (typeof grace === 'number') out.spec!.terminationGracePeriodSeconds = grace;
   if (!spec.initContainers) delete out.spec!.initContainers;
   if (!spec.volumes) delete out.spec!.volumes;
   if (Object.keys(annotations).length === 0) delete out.metadata!.annotations;

@@ -8,7 +8,7 @@ import { BadReviewError, parseReview, serialiseReview, serialiseStatus, type Adm
 import type { Logger } from '../log';
 import type { Metrics } from '../metrics';
 
-export type Webhook = 'mutate' | 'validate';
+export type Webhook = 'mutate' | 'validate' | 'placement';
 /** `signal` fires when the apiserver gives up on the review: work done for it should stop. */
 export type Decide = (req: AdmissionRequest, ctx: AdmissionContext, signal?: AbortSignal) => Promise<Outcome>;
 
@@ -24,11 +24,13 @@ export interface AdmissionHttpOptions {
   draining(): boolean;
 }
 
+const PATHS: Record<Webhook, string> = { mutate: '/mutate', validate: '/validate', placement: '/mutate/placement' };
+const BY_PATH = new Map(Object.entries(PATHS).map(([webhook, path]) => [path, webhook as Webhook]));
+
 export function webhookForPath(url: string | undefined): Webhook | undefined {
   if (!url) return undefined;
   const q = url.indexOf('?');
-  const path = q < 0 ? url : url.slice(0, q);
-  return path === '/mutate' ? 'mutate' : path === '/validate' ? 'validate' : undefined;
+  return BY_PATH.get(q < 0 ? url : url.slice(0, q));
 }
 
 const GO_DURATION_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -97,7 +99,7 @@ export function createAdmissionHandler(opts: AdmissionHttpOptions) {
   return function handleAdmission(webhook: Webhook, req: IncomingMessage, res: ServerResponse): void {
     if (req.method !== 'POST') {
       res.setHeader('allow', 'POST');
-      return fail(res, webhook, 405, 'method', `${req.method} is not allowed on /${webhook}; send POST with an AdmissionReview`);
+      return fail(res, webhook, 405, 'method', `${req.method} is not allowed on ${PATHS[webhook]}; send POST with an AdmissionReview`);
     }
     const type = req.headers['content-type'] ?? '';
     if (!isJson(type)) {
@@ -141,6 +143,7 @@ export function createAdmissionHandler(opts: AdmissionHttpOptions) {
           const seconds = Number(process.hrtime.bigint() - start) / 1e9;
           metrics.requests.inc({ webhook, decision: outcome.decision });
           metrics.duration.observe({ webhook, decision: outcome.decision }, seconds);
+          if (outcome.placement && request.dryRun !== true) metrics.placements.inc({ runtime_class: outcome.placement });
           // Plain allows (most requests in a busy cluster) log at debug; anything podhooks
           // did or objected to logs at info. The level check keeps the object off the hot path.
           const level = outcome.decision === 'allowed' ? 'debug' : 'info';

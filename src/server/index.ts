@@ -3,12 +3,13 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { mutate, validate, type AdmissionContext } from '../admission/handlers';
+import { mutate, mutatePlacement, validate, type AdmissionContext } from '../admission/handlers';
 import { authzPacing } from '../authz/pacing';
 import { startPolicyAudit } from '../audit/serve';
 import type { Config } from '../config';
 import { connectCluster, withTimeout, type Cluster } from '../kube/cluster';
 import { namespaceLabelCache } from '../kube/namespaces';
+import { runtimeClassCache } from '../kube/runtimeclasses';
 import { registryImageCommands } from '../registry/image-commands';
 import { RegistryClient } from '../registry/oci';
 import type { Logger } from '../log';
@@ -63,7 +64,7 @@ async function nativeSidecarsFor(config: Config, cluster: Cluster | undefined, l
   }
 }
 
-export async function startServer(config: Config, logger: Logger, metrics = new Metrics()): Promise<RunningServer> {
+export async function startServer(config: Config, logger: Logger, metrics = new Metrics(true, config.server.webhookTimeoutSeconds)): Promise<RunningServer> {
   const cluster = await connectCluster(config);
   if (cluster) logger.info({ source: cluster.source }, 'cluster features enabled');
   else logger.info('no cluster configured: events, namespace lookups and certificate bootstrap are off');
@@ -75,6 +76,7 @@ export async function startServer(config: Config, logger: Logger, metrics = new 
     config,
     nativeSidecars: await nativeSidecarsFor(config, cluster, logger),
     namespaces: cluster ? namespaceLabelCache(cluster, config.kubernetes.apiTimeoutMs) : undefined,
+    runtimeClasses: cluster ? runtimeClassCache(cluster, config.kubernetes.apiTimeoutMs) : undefined,
     images: config.registry.enabled
       ? registryImageCommands(
           new RegistryClient({
@@ -95,7 +97,7 @@ export async function startServer(config: Config, logger: Logger, metrics = new 
   let draining = false;
   const admission = createAdmissionHandler({
     ctx,
-    decide: { mutate, validate },
+    decide: { mutate, validate, placement: mutatePlacement },
     onDecision: policyAudit.onDecision,
     bodyLimitBytes: config.server.bodyLimitBytes,
     logger,

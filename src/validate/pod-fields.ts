@@ -3,6 +3,8 @@
 import type { V1Container, V1EphemeralContainer, V1Pod, V1VolumeMount } from '@kubernetes/client-node';
 
 export type ContainerKind = 'containers' | 'initContainers' | 'ephemeralContainers';
+/** In the order the rules report them (and their CEL walks them). */
+export const CONTAINER_KINDS: readonly ContainerKind[] = ['containers', 'initContainers', 'ephemeralContainers'];
 
 export interface ContainerRef {
   /** e.g. spec.containers[app] */
@@ -13,7 +15,7 @@ export interface ContainerRef {
 /** Every container of the pod: app, init (including native sidecars) and ephemeral (kubectl debug). */
 export function allContainers(pod: V1Pod): ContainerRef[] {
   const out: ContainerRef[] = [];
-  for (const kind of ['containers', 'initContainers', 'ephemeralContainers'] as ContainerKind[]) {
+  for (const kind of CONTAINER_KINDS) {
     for (const container of pod.spec?.[kind] ?? []) out.push({ path: `spec.${kind}[${container.name}]`, container });
   }
   return out;

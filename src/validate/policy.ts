@@ -1,53 +1,21 @@
-// Validating policy: rules are small pure modules (validate/rules/*) with an id, a
-// description, a default action and a check; config can change any rule's action.
+// Validating policy: rules are small modules (validate/rules/*) with an id, a description,
+// a default action, a check and the same check in CEL; config can change any rule's action.
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Action, Config } from '../config';
+import type { Rule, RuleContext, Violation } from './rule';
 import { RULES } from './rules';
+import { sandboxRuntimeClassOf } from './runtime-class';
 
-export interface RuleContext {
-  pod: V1Pod;
-  namespace?: string;
-  /** Labels of the pod's namespace when they were needed and could be read. */
-  namespaceLabels?: Record<string, string>;
-  /** Why namespaceLabels is missing (no cluster, timeout); rules that need labels say so. */
-  namespaceLabelsError?: string;
-  config: Config;
-  /** The pod's runtimeClassName when it matches the configured sandbox list. */
-  sandboxRuntimeClass?: string;
-}
-
-export interface Violation {
-  /** JSON path of the offending field, e.g. spec.hostNetwork or spec.containers[app].securityContext.privileged. */
-  field: string;
-  /** Names the rule's reason, the field, the runtime class and the fix. */
-  message: string;
-  /** A short form for AdmissionResponse warnings, which must stay under 120 characters. */
-  summary?: string;
-}
-
-export interface Rule {
-  id: string;
-  description: string;
-  defaultAction: Exclude<Action, 'off'>;
-  /** Set when the rule reads namespace labels (the handler fetches them only then). */
-  needsNamespaceLabels?: (pod: V1Pod) => boolean;
-  check(ctx: RuleContext): Violation[];
-}
+export type { Rule, RuleContext, Violation } from './rule';
+export { matchesRuntimeClass, sandboxRuntimeClassOf } from './runtime-class';
 
 export interface Finding extends Violation {
   rule: string;
   action: Exclude<Action, 'off'>;
 }
 
-/** Glob-lite: `kata*` matches kata, kata-qemu, kata-fc; anything else is an exact name. */
-export function matchesRuntimeClass(name: string, patterns: string[]): boolean {
-  return patterns.some((p) => (p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : name === p));
-}
-
-export function sandboxRuntimeClassOf(pod: V1Pod, config: Config): string | undefined {
-  const rc = pod.spec?.runtimeClassName;
-  return rc && matchesRuntimeClass(rc, config.validation.sandboxRuntimeClasses) ? rc : undefined;
-}
+/** Namespaces podhooks never evaluates, whatever the config (README "Annotation reference"). */
+export const SYSTEM_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease'] as const;
 
 export function actionFor(rule: Rule, config: Config): Action {
   return config.validation.rules[rule.id] ?? rule.defaultAction;
@@ -57,10 +25,15 @@ export function needsNamespaceLabels(pod: V1Pod, config: Config): boolean {
   return RULES.some((r) => actionFor(r, config) !== 'off' && r.needsNamespaceLabels?.(pod));
 }
 
-/** Why the webhook does not evaluate this pod at all, if it does not. */
-export function exemption(pod: V1Pod, namespace: string | undefined, config: Config): string | undefined {
-  if (namespace === 'kube-system' || namespace === config.namespace) return `namespace ${namespace} is never evaluated`;
+/** Why no rule evaluates pods of this namespace, if none does. */
+export function namespaceExemption(namespace: string | undefined, config: Config): string | undefined {
+  if (namespace && ((SYSTEM_NAMESPACES as readonly string[]).includes(namespace) || namespace === config.namespace)) return `namespace ${namespace} is never evaluated`;
   if (namespace && config.validation.exemptNamespaces.includes(namespace)) return `namespace ${namespace} is exempt (validation.exemptNamespaces)`;
+  return undefined;
+}
+
+/** Why the label-exemptable rules skip this pod, if they do (validation.exemptLabels). */
+export function labelExemption(pod: V1Pod, config: Config): string | undefined {
   const labels = pod.metadata?.labels ?? {};
   for (const [k, v] of Object.entries(config.validation.exemptLabels)) {
     if (labels[k] === v) return `label ${k}=${v} is exempt (validation.exemptLabels)`;
@@ -68,12 +41,26 @@ export function exemption(pod: V1Pod, namespace: string | undefined, config: Con
   return undefined;
 }
 
+/**
+ * Why the webhook does not evaluate this pod at all, if it does not: its namespace is
+ * exempt, or its labels are and every rule that is on lets labels exempt it.
+ */
+export function exemption(pod: V1Pod, namespace: string | undefined, config: Config): string | undefined {
+  const byNamespace = namespaceExemption(namespace, config);
+  if (byNamespace) return byNamespace;
+  const byLabel = labelExemption(pod, config);
+  if (byLabel && RULES.every((r) => r.labelExempt || actionFor(r, config) === 'off')) return byLabel;
+  return undefined;
+}
+
+/** The rules' findings for one pod (namespace exemptions are the caller's, see exemption()). */
 export function evaluate(ctx: Omit<RuleContext, 'sandboxRuntimeClass'>): Finding[] {
   const full: RuleContext = { ...ctx, sandboxRuntimeClass: sandboxRuntimeClassOf(ctx.pod, ctx.config) };
+  const labelExempt = labelExemption(ctx.pod, ctx.config) !== undefined;
   const findings: Finding[] = [];
   for (const rule of RULES) {
     const action = actionFor(rule, ctx.config);
-    if (action === 'off') continue;
+    if (action === 'off' || (labelExempt && rule.labelExempt)) continue;
     for (const v of rule.check(full)) findings.push({ rule: rule.id, action, ...v });
   }
   return findings;

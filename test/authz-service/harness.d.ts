@@ -39,4 +39,4 @@ export function authzContainer(pod: V1Pod): V1Container | undefined;
 export function resolveEnv(pod: V1Pod, container: V1Container, fields: Record<string, string>): Record<string, string>;
 export function runClient(binary: string, env: Record<string, string>, terminationLog: string): Promise<ClientRun>;
 export function runClients(binary: string, pods: V1Pod[], opts?: { url?: string; env?: Record<string, string> }): Promise<ClientRun[]>;
-export function rolloutPod(i: number): V1Pod;
+export function rolloutPod(i: number, app?: string): V1Pod;

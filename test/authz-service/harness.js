@@ -32,6 +32,7 @@ function buildClient() {
 
 /** Starts test/authz-service/server.js; resolves once it listens. */
 function startService(args = []) {
+  const host = args.includes('--host') ? args[args.indexOf('--host') + 1] : '127.0.0.1';
   return new Promise((resolvePromise, reject) => {
     const proc = spawn(process.execPath, [join(__dirname, 'server.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -46,10 +47,10 @@ function startService(args = []) {
       const exited = new Promise((r) => proc.once('exit', r));
       resolvePromise({
         port,
-        url: `http://127.0.0.1:${port}/v1/registrations`,
+        url: `http://${host}:${port}/v1/registrations`,
         pid: proc.pid,
         async stats() {
-          const res = await fetch(`http://127.0.0.1:${port}/stats`);
+          const res = await fetch(`http://${host}:${port}/stats`);
           return res.json();
         },
         async stop() {
@@ -130,19 +131,19 @@ function runClients(binary, pods, { url, env: extra = {} } = {}) {
   return Promise.all(runs).finally(() => rmSync(dir, { recursive: true, force: true }));
 }
 
-/** Pod i of the Deployment "web", as its ReplicaSet controller creates it (port 9090 is whitelisted). */
-function rolloutPod(i) {
+/** Pod i of the Deployment `app` ("web" by default), as its ReplicaSet controller creates it (port 9090 is whitelisted). */
+function rolloutPod(i, app = 'web') {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: {
-      generateName: 'web-7d9f8c6b5-',
+      generateName: `${app}-7d9f8c6b5-`,
       namespace: 'shop',
       labels: { 'pod-template-hash': '7d9f8c6b5', tier: `t${i % 3}` },
       annotations: { 'podhooks.io/authz': 'true' },
-      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-7d9f8c6b5', uid: 'rs-uid', controller: true }],
+      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `${app}-7d9f8c6b5`, uid: `rs-${app}`, controller: true }],
     },
-    spec: { containers: [{ name: 'app', image: 'registry.example.com/shop/web:1', command: ['/web'], ports: [{ containerPort: 8443 }, { containerPort: 9090 }] }] },
+    spec: { containers: [{ name: 'app', image: `registry.example.com/shop/${app}:1`, command: [`/${app}`], ports: [{ containerPort: 8443 }, { containerPort: 9090 }] }] },
   };
 }
 

@@ -4,17 +4,18 @@
 // Above `--capacity` concurrent requests it answers 429 with Retry-After; it counts the
 // peak number of requests in flight (offered load, counted before the capacity check),
 // 429s, registrations and, per pod uid, the arrival time of each request.
-//   node server.js [--port 0] [--capacity 8] [--latency-ms 0] [--retry-after 1]
+//   node server.js [--host 127.0.0.1] [--port 0] [--capacity 8] [--latency-ms 0] [--retry-after 1]
 //                  [--retry-after-date N] [--fail-first N] [--fail-status 503] [--deny-pod NAME] [--hang]
 // --retry-after '' sends no Retry-After; --retry-after-date N sends an HTTP date N s ahead.
 // --fail-first N: the first N requests of each pod uid get --fail-status with Retry-After.
 // --hang: accept and never answer (client timeout tests).
+// --host: the address to listen on (the node tier uses the pod bridge's, which pods reach).
 // Prints {"port":N} on stdout once listening. GET /stats returns the counters.
 'use strict';
 const http = require('node:http');
 
 function parseArgs(argv) {
-  const o = { retryAfterDate: -1, port: 0, capacity: 8, latencyMs: 0, retryAfter: '1', failFirst: 0, failStatus: 503, denyPod: '', hang: false };
+  const o = { host: '127.0.0.1', retryAfterDate: -1, port: 0, capacity: 8, latencyMs: 0, retryAfter: '1', failFirst: 0, failStatus: 503, denyPod: '', hang: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -25,7 +26,8 @@ function parseArgs(argv) {
       if (!/^[0-9]+$/.test(v)) throw new Error(`${a} ${v}: want a non-negative integer`);
       return Number(v);
     };
-    if (a === '--port') o.port = int(next());
+    if (a === '--host') o.host = next();
+    else if (a === '--port') o.port = int(next());
     else if (a === '--capacity') o.capacity = int(next());
     else if (a === '--latency-ms') o.latencyMs = int(next());
     else if (a === '--retry-after') o.retryAfter = next();
@@ -134,7 +136,7 @@ const server = http.createServer((req, res) => {
   });
 });
 server.keepAliveTimeout = 1000;
-server.listen(opts.port, '127.0.0.1', () => console.log(JSON.stringify({ port: server.address().port })));
+server.listen(opts.port, opts.host, () => console.log(JSON.stringify({ port: server.address().port })));
 process.on('SIGTERM', () => {
   server.closeAllConnections();
   server.close(() => process.exit(0));

@@ -224,9 +224,19 @@ test('every golden output is accepted by the apiserver (server-side dry run)', a
   const files = readdirSync(dir).filter((f) => f.endsWith('.injected.yaml'));
   expect(files.length).toBeGreaterThan(5);
   const namespaces = new Set<string>();
-  for (const f of files) for (const m of readFileSync(join(dir, f), 'utf8').matchAll(/namespace: ([a-z0-9-]+)/g)) namespaces.add(m[1]);
-  // Labelled for debug mode too: this checks injected pods against the apiserver, not policy.
-  for (const ns of namespaces) if (!['hooks', 'plain'].includes(ns)) await namespace(ns, { 'podhooks.io/debug': 'allowed' }).catch(() => undefined);
+  const runtimeClasses = new Set<string>();
+  for (const f of files) {
+    const text = readFileSync(join(dir, f), 'utf8');
+    for (const m of text.matchAll(/namespace: ([a-z0-9-]+)/g)) namespaces.add(m[1]);
+    for (const m of text.matchAll(/runtimeClassName: ([a-z0-9-]+)/g)) runtimeClasses.add(m[1]);
+  }
+  // The RuntimeClass admission plugin refuses pods whose class does not exist (placement goldens).
+  const node = cp.kubeConfig().makeApiClient(NodeV1Api);
+  for (const rc of runtimeClasses) await node.createRuntimeClass({ body: { metadata: { name: rc }, handler: rc } }).catch(() => undefined);
+  // Labelled for injection (injected pods live where injection is on: elsewhere their hook
+  // annotations draw a warning) and for debug mode: this checks injected pods against the
+  // apiserver, not policy. Re-injecting an injected pod changes nothing.
+  for (const ns of namespaces) if (!['hooks', 'plain'].includes(ns)) await namespace(ns, { 'podhooks.io/injection': 'enabled', 'podhooks.io/debug': 'allowed' }).catch(() => undefined);
   for (const f of files) {
     const r = cp.kubectl(['create', '--dry-run=server', '-o', 'name', '-f', join(dir, f)]);
     expect({ file: f, code: r.code, stderr: r.stderr }).toEqual({ file: f, code: 0, stderr: '' });

@@ -162,7 +162,7 @@ test('podhooks certs stores the Secret and caBundles; the apiserver calls podhoo
   expect(first.code).toBe(0);
   expect(first.stdout).toBe(
     'Secret podhooks/podhooks-tls created (no certificate stored), new CA; the CA key is in Secret podhooks/podhooks-ca\n' +
-      'caBundle set on mutatingwebhookconfiguration/podhooks:namespace.podhooks.io, mutatingwebhookconfiguration/podhooks:object.podhooks.io, validatingwebhookconfiguration/podhooks:validate.podhooks.io, validatingwebhookconfiguration/podhooks:debug.podhooks.io\n',
+      'caBundle set on mutatingwebhookconfiguration/podhooks:namespace.podhooks.io, mutatingwebhookconfiguration/podhooks:object.podhooks.io, mutatingwebhookconfiguration/podhooks:placement.podhooks.io, validatingwebhookconfiguration/podhooks:validate.podhooks.io, validatingwebhookconfiguration/podhooks:debug.podhooks.io\n',
   );
   const secret = await secretData('podhooks-tls');
   expect(secret.type).toBe('kubernetes.io/tls');

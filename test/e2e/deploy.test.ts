@@ -1,9 +1,9 @@
 // deploy/ as a platform team applies it, on a fresh control plane of its own (the
 // admission tests register the same webhook configurations with a URL instead).
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { parseAllDocuments, stringify } from 'yaml';
+import { parseAllDocuments } from 'yaml';
 import { ROOT } from '../helpers/podhooks';
 import { startControlPlane, type ControlPlane } from './harness/controlplane';
 
@@ -94,6 +94,7 @@ test('the base as kustomize renders it: HA, hardening, webhook safety, least-pri
   expect(hooks.map((h: any) => [h.name, h.failurePolicy, h.reinvocationPolicy])).toEqual([
     ['namespace.podhooks.io', 'Fail', 'IfNeeded'],
     ['object.podhooks.io', 'Fail', 'IfNeeded'],
+    ['placement.podhooks.io', 'Ignore', 'IfNeeded'],
     ['validate.podhooks.io', 'Ignore', undefined],
     ['debug.podhooks.io', 'Fail', undefined],
   ]);
@@ -103,14 +104,15 @@ test('the base as kustomize renders it: HA, hardening, webhook safety, least-pri
     expect(excluded).toEqual(expect.arrayContaining(['kube-system', 'podhooks']));
     expect(h.clientConfig.service).toEqual(expect.objectContaining({ name: 'podhooks', namespace: 'podhooks' }));
   }
-  // Only what the default configuration calls: namespace labels and Events. No pods, no
-  // Leases, no Secrets, no webhook configurations, no wildcard.
+  // Only what the default configuration calls: namespace labels, RuntimeClasses (placement)
+  // and Events. No pods, no Leases, no Secrets, no webhook configurations, no wildcard.
   expect(objects.filter((o: any) => o.kind === 'ClusterRole' || o.kind === 'Role').map((o: any) => [o.kind, o.metadata.name, o.rules])).toEqual([
     [
       'ClusterRole',
       'podhooks',
       [
         { apiGroups: [''], resources: ['namespaces'], verbs: ['get'] },
+        { apiGroups: ['node.k8s.io'], resources: ['runtimeclasses'], verbs: ['get'] },
         { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
       ],
     ],
@@ -124,23 +126,52 @@ test('the base as kustomize renders it: HA, hardening, webhook safety, least-pri
   }
 });
 
-test('the opt-in components: periodic audit (its RBAC and flag) and the NetworkPolicy apply with the base', () => {
-  // A platform team's kustomization: deploy/ plus both components.
-  const dir = mkdtempSync(join(tmpdir(), 'podhooks-components-'));
-  writeFileSync(
-    join(dir, 'kustomization.yaml'),
-    // kustomize takes relative paths only.
-    stringify({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: [relative(dir, join(ROOT, 'deploy'))], components: ['periodic-audit', 'network-policy'].map((c) => relative(dir, join(ROOT, 'deploy/components', c))) }),
-  );
+/** A kustomization of the user's: deploy/ (or an overlay) plus podhooks' components. */
+function withComponents(base: string, components: string[]): string {
+  const dir = mkdtempSync(join(tmpdir(), 'podhooks-kustomize-'));
+  const rel = (p: string) => relative(dir, join(ROOT, p));
+  writeFileSync(join(dir, 'kustomization.yaml'), JSON.stringify({ resources: [rel(base)], components: components.map(rel) }));
+  return dir;
+}
+
+test('components/engine-both and reports-crd apply (server dry run): the policies, their drift-check RBAC, the Report CRD, the engine flag', () => {
   expect(cp.kubectl(['apply', '-f', join(ROOT, 'deploy/base/namespace.yaml')]).code).toBe(0);
+  const dir = withComponents('deploy', ['deploy/components/engine-both', 'deploy/components/reports-crd']);
   const r = cp.kubectl(['apply', '-k', dir, '--dry-run=server', '-o', 'yaml']);
-  rmSync(dir, { recursive: true, force: true });
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  const objects = parseAllDocuments(r.stdout).flatMap((d) => (d.toJS().kind === 'List' ? d.toJS().items : [d.toJS()]));
+  const names = (kind: string) => objects.filter((o: any) => o.kind === kind).map((o: any) => o.metadata.name);
+  expect(names('ValidatingAdmissionPolicy')).toHaveLength(8);
+  expect(names('ValidatingAdmissionPolicyBinding')).toHaveLength(8);
+  expect(names('CustomResourceDefinition')).toEqual(['reports.openreports.io']);
+  expect(names('ClusterRole')).toEqual(expect.arrayContaining(['podhooks', 'podhooks-admission-policies']));
+  expect(names('ValidatingWebhookConfiguration')).toEqual(['podhooks']);
+  expect(objects.find((o: any) => o.kind === 'Deployment').spec.template.spec.containers[0].args).toEqual(['serve', '--config', '/etc/podhooks/config.yaml', '--validation-engine=both']);
+});
+
+test('components/engine-admission-policy empties the validating webhook configuration and keeps the mutating one', () => {
+  const r = cp.kubectl(['kustomize', withComponents('deploy/overlays/self-managed', ['deploy/components/engine-admission-policy'])]);
+  expect(r.stderr).toBe('');
+  const objects = parseAllDocuments(r.stdout).map((d) => d.toJS());
+  expect(objects.find((o: any) => o.kind === 'ValidatingWebhookConfiguration').webhooks).toEqual([]);
+  expect(objects.find((o: any) => o.kind === 'MutatingWebhookConfiguration').webhooks.length).toBeGreaterThan(0);
+  expect(objects.filter((o: any) => o.kind === 'ValidatingAdmissionPolicy')).toHaveLength(8);
+  expect(objects.find((o: any) => o.kind === 'Deployment').spec.template.spec.containers[0].args).toEqual(['serve', '--config', '/etc/podhooks/config.yaml', '--certificates-mode=secret', '--validation-engine=admission-policy']);
+});
+
+test('the opt-in components: periodic audit (its RBAC and flag) and the NetworkPolicy apply with the base', () => {
+  expect(cp.kubectl(['apply', '-f', join(ROOT, 'deploy/base/namespace.yaml')]).code).toBe(0);
+  const r = cp.kubectl(['apply', '-k', withComponents('deploy', ['deploy/components/periodic-audit', 'deploy/components/network-policy']), '--dry-run=server', '-o', 'yaml']);
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
   const objects = parseAllDocuments(r.stdout).flatMap((d) => (d.toJS().kind === 'List' ? d.toJS().items : [d.toJS()]));
   const byKind = (kind: string, name: string) => objects.find((o: any) => o.kind === kind && o.metadata.name === name);
   expect(byKind('Deployment', 'podhooks').spec.template.spec.containers[0].args).toContain('--audit-interval-seconds=300');
-  expect(byKind('ClusterRole', 'podhooks-audit').rules).toEqual([{ apiGroups: [''], resources: ['pods'], verbs: ['list'] }]);
+  expect(byKind('ClusterRole', 'podhooks-audit').rules).toEqual([
+    { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+    { apiGroups: ['openreports.io'], resources: ['reports'], verbs: ['list', 'create', 'update', 'delete'] },
+  ]);
   const policy = byKind('NetworkPolicy', 'podhooks');
   expect(policy.metadata.namespace).toBe('podhooks');
   expect(policy.spec.policyTypes).toEqual(['Ingress']);

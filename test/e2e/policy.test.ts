@@ -9,8 +9,9 @@ import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AdmissionregistrationV1Api, AppsV1Api, CoordinationV1Api, CoreV1Api, NodeV1Api, type CoreV1Event, type V1Pod } from '@kubernetes/client-node';
-import { CLI, ROOT, startPodhooks, type Podhooks } from '../helpers/podhooks';
+import { CLI, startPodhooks, type Podhooks } from '../helpers/podhooks';
 import { startControlPlane, type ControlPlane } from './harness/controlplane';
+import { serviceAccountKubeconfig } from './harness/serviceaccount';
 import { apiMessage, createNamespace, eventually, registerWebhooks } from './harness/webhooks';
 
 jest.setTimeout(240_000);
@@ -38,33 +39,6 @@ async function events(namespace: string, fieldSelector: string): Promise<CoreV1E
   return (await core.listNamespacedEvent({ namespace, fieldSelector })).items;
 }
 
-/** A kubeconfig for system:serviceaccount:podhooks:podhooks, so podhooks runs with exactly the RBAC in deploy/:
- *  the base, plus components/periodic-audit, which this file's audits need. */
-async function serviceAccountKubeconfig(): Promise<string> {
-  const sa = 'system:serviceaccount:podhooks:podhooks';
-  const apply = cp.kubectl(['apply', '-n', 'podhooks', '-f', join(ROOT, 'deploy/base/rbac.yaml')]);
-  expect(apply.stderr).toBe('');
-  // The base alone does not let podhooks list pods: only the audit needs that.
-  expect(cp.kubectl(['auth', 'can-i', 'list', 'pods', '--all-namespaces', '--as', sa]).stdout.trim()).toBe('no');
-  const audit = cp.kubectl(['apply', '-f', join(ROOT, 'deploy/components/periodic-audit/rbac.yaml')]);
-  expect(audit.stderr).toBe('');
-  expect(cp.kubectl(['auth', 'can-i', 'list', 'pods', '--all-namespaces', '--as', sa]).stdout.trim()).toBe('yes');
-  const token = await core.createNamespacedServiceAccountToken({ name: 'podhooks', namespace: 'podhooks', body: { spec: { expirationSeconds: 3600, audiences: ['https://kubernetes.default.svc'] } } });
-  const path = join(dir, 'sa.kubeconfig');
-  writeFileSync(
-    path,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'test', cluster: { server: cp.server, 'insecure-skip-tls-verify': true } }],
-      users: [{ name: 'podhooks', user: { token: token.status!.token } }],
-      contexts: [{ name: 'test', context: { cluster: 'test', user: 'podhooks' } }],
-      'current-context': 'test',
-    }),
-  );
-  return path;
-}
-
 beforeAll(async () => {
   cp = await startControlPlane();
   const kc = cp.kubeConfig();
@@ -75,7 +49,16 @@ beforeAll(async () => {
   await createNamespace(core, 'vms');
   // Slipped in before any webhook was registered: only `podhooks audit` can find it.
   await core.createNamespacedPod({ namespace: 'vms', body: kataPod('sneaky', { hostPID: true }) });
-  saKubeconfig = await serviceAccountKubeconfig();
+  // Also from before: a Deployment whose template breaks a rule, scaled to zero. The webhook
+  // refuses such a Deployment at apply time (policy-workloads.test.ts); scaling it up later
+  // leaves the template as it was, so its pods are what gets refused.
+  const labels = { app: 'vm-fleet' };
+  await cp.kubeConfig().makeApiClient(AppsV1Api).createNamespacedDeployment({
+    namespace: 'vms',
+    body: { metadata: { name: 'vm-fleet' }, spec: { replicas: 0, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: kataPod('x', { hostPID: true }).spec! } } },
+  });
+  // The base plus components/periodic-audit: this file's audits list pods and hold the audit Lease.
+  saKubeconfig = await serviceAccountKubeconfig(cp, dir, ['deploy/base/rbac.yaml', 'deploy/components/periodic-audit/rbac.yaml']);
   ph = await startPodhooks({ server: { certDir: join(dir, 'certs') }, kubernetes: { enabled: 'true', kubeconfig: saKubeconfig }, validation: { auditIntervalSeconds: 2 } });
   await registerWebhooks(kc.makeApiClient(AdmissionregistrationV1Api), ph.port, ph.ca);
   await eventually('the validating webhook to be active', async () => {
@@ -153,11 +136,9 @@ test('the denial is an Event visible through the API, with the user; a dry run m
 });
 
 test("a Deployment's denied pods become one Event on its ReplicaSet, counting the retries", async () => {
-  const labels = { app: 'vm-fleet' };
-  await cp.kubeConfig().makeApiClient(AppsV1Api).createNamespacedDeployment({
-    namespace: 'vms',
-    body: { metadata: { name: 'vm-fleet' }, spec: { replicas: 2, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: kataPod('x', { hostPID: true }).spec! } } },
-  });
+  // Scaling changes no template: the Deployment and its ReplicaSet pass, the pods do not.
+  const scaled = cp.kubectl(['scale', '-n', 'vms', 'deployment/vm-fleet', '--replicas=2']);
+  expect(scaled.stderr).toBe('');
   const event = await eventually('a PodhooksDenied Event on the ReplicaSet counted at least twice', async () => {
     const list = await events('vms', 'reason=PodhooksDenied,involvedObject.kind=ReplicaSet');
     return list.find((e) => (e.count ?? 0) >= 2);
@@ -178,6 +159,7 @@ test('podhooks audit (as the podhooks ServiceAccount) finds the pod created whil
   expect(report.violations).toContainEqual({
     namespace: 'vms',
     pod: 'sneaky',
+    uid: expect.any(String),
     rule: 'sandbox-host-namespaces',
     action: 'deny',
     field: 'spec.hostPID',

@@ -1,4 +1,5 @@
-// Policy goldens: `policy/<case>.yaml` is a Pod; the expected validating-webhook answer
+// Policy goldens: `policy/<case>.yaml` is a Pod or a workload (its pod template is judged);
+// the expected validating-webhook answer
 // is `policy/<case>.response.yaml` (decision, findings, AdmissionResponse). Optional side
 // files: `<case>.config.yaml` (podhooks config), `<case>.namespace.yaml` (the Namespace,
 // for its labels), `<case>.old.yaml` (makes the request an UPDATE from that pod).
@@ -10,6 +11,7 @@ import { validate, type AdmissionContext } from '../../src/admission/handlers';
 import type { AdmissionRequest } from '../../src/admission/review';
 import { loadConfig } from '../../src/config';
 import { RULES } from '../../src/validate/rules';
+import { WORKLOAD_GROUPS } from '../../src/workloads';
 
 const DIR = join(__dirname, 'policy');
 const UPDATE = process.env.PODHOOKS_UPDATE_GOLDEN === '1';
@@ -33,7 +35,7 @@ async function run(name: string): Promise<string> {
   const namespace = pod.metadata?.namespace ?? 'default';
   const req: AdmissionRequest = {
     uid: `golden-${name}`,
-    kind: { group: '', version: 'v1', kind: 'Pod' },
+    kind: { group: WORKLOAD_GROUPS[pod.kind] ?? '', version: 'v1', kind: pod.kind ?? 'Pod' },
     namespace,
     name: pod.metadata?.name,
     operation: oldFile ? 'UPDATE' : 'CREATE',

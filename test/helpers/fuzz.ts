@@ -176,7 +176,10 @@ export interface Tally {
   rejected: number;
 }
 
-/** Send each body to /mutate and /validate over 16 keep-alive connections; judge every reply. */
+/** Every admission path: each body goes to all of them. */
+export const PATHS = ['/mutate', '/validate', '/mutate/placement'];
+
+/** Send each body to every webhook path over 16 keep-alive connections; judge every reply. */
 export async function fire(ph: Pick<Podhooks, 'port' | 'ca'>, bodies: Buffer[], onProgress?: (done: number) => void): Promise<Tally> {
   const agent = new Agent({ keepAlive: true, maxSockets: 16 });
   const tally: Tally = { problems: [], patched: 0, denied: 0, rejected: 0 };
@@ -184,10 +187,10 @@ export async function fire(ph: Pick<Podhooks, 'port' | 'ca'>, bodies: Buffer[], 
   let next = 0;
   let answered = 0;
   const worker = async () => {
-    while (next < bodies.length * 2) {
-      // Each body goes to both webhooks.
-      const path = next % 2 ? '/validate' : '/mutate';
-      const i = next++ >> 1;
+    while (next < bodies.length * PATHS.length) {
+      // Each body goes to every webhook.
+      const path = PATHS[next % PATHS.length];
+      const i = Math.floor(next++ / PATHS.length);
       const reply = await post(ph, path, bodies[i], JSON_TYPE, 'POST', agent);
       if (reply.status !== 200) tally.rejected++;
       else if (reply.body.includes('"patch"')) tally.patched++;

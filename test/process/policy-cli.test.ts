@@ -66,3 +66,42 @@ test('audit and rejections say how to point them at a cluster', () => {
   const bad = run(['rejections', '--since', 'yesterday']);
   expect(bad.stderr).toBe('podhooks: --since "yesterday": expected a positive duration such as 90s, 15m, 1h or 7d\n');
 });
+
+test('podhooks validate judges manifests as the webhook judges templates: after injection, annotation errors included', () => {
+  const hooked = (annotations: string) => `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata:
+      labels: {app: web}
+      annotations: {${annotations}}
+    spec:
+      containers: [{name: app, image: x, command: [/web]}]
+`;
+  expect(run(['validate', '-f', '-'], hooked('podhooks.io/pre-start: ./warm.sh'))).toEqual({ code: 0, stdout: 'no policy violations\n', stderr: '' });
+  const bad = run(['validate', '-f', '-', '-o', 'json'], hooked('podhooks.io/pre-online: ./warm.sh'));
+  expect(bad.code).toBe(1);
+  expect(JSON.parse(bad.stdout).findings).toEqual([
+    expect.objectContaining({ where: 'document 1 (Deployment web)', rule: 'injection-annotations', action: 'deny', message: expect.stringContaining('annotation podhooks.io/pre-online="./warm.sh": needs podhooks.io/check-url') }),
+  ]);
+  // Injection is assumed on unless the namespace's labels say otherwise.
+  const off = run(['validate', '-f', '-', '--namespace-label', 'podhooks.io/injection=disabled'], hooked('podhooks.io/pre-start: ./warm.sh'));
+  expect(off.code).toBe(0);
+  expect(off.stdout).toMatch(/^WARN\tdocument 1 \(Deployment web\)\tinjection-not-enabled\tmetadata\.annotations\tpodhooks\.io\/pre-start is ignored: namespace shop is not labelled podhooks\.io\/injection=enabled/);
+});
+
+test('podhooks policy render reads a config file or deploy/base/config.yaml; check needs a cluster', () => {
+  const fromConfigMap = run(['policy', 'render', '-c', join(__dirname, '../../deploy/base/config.yaml')]);
+  expect([fromConfigMap.code, fromConfigMap.stderr]).toEqual([0, '']);
+  expect(fromConfigMap.stdout.match(/^kind: ValidatingAdmissionPolicy$/gm)).toHaveLength(8);
+  const off = run(['policy', 'render', '-c', file('off.yaml', 'validation:\n  rules:\n    placement: "off"\n'), '-o', 'json']);
+  expect(JSON.parse(off.stdout).items).toHaveLength(14);
+  expect(off.stderr).toContain('podhooks: not rendered: placement (off in validation.rules)\n');
+  const typo = run(['policy', 'render', '-c', file('bad.yaml', 'validation:\n  engine: policies\n')]);
+  expect(typo.code).toBe(2);
+  expect(typo.stderr).toMatch(/^podhooks: invalid config file .*bad\.yaml:\n {2}- validation\.engine: Invalid option: expected one of "webhook"\|"admission-policy"\|"both" \(got "policies"\)\n$/);
+  const check = run(['policy', 'check']);
+  expect([check.code, check.stderr]).toEqual([2, 'podhooks: no cluster configured: pass --kubeconfig, set KUBECONFIG, or run in a pod with a service account\n']);
+});

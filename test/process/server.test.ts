@@ -39,7 +39,7 @@ function metricsText(ph: Podhooks): Promise<string> {
 describe('podhooks serve', () => {
   let ph: Podhooks;
   beforeAll(async () => {
-    ph = await startPodhooks({ server: { bodyLimitBytes: 64 * 1024, certReloadIntervalMs: 200 } });
+    ph = await startPodhooks({ server: { bodyLimitBytes: 64 * 1024, certReloadIntervalMs: 200, webhookTimeoutSeconds: 10 } });
   });
   afterAll(async () => {
     await ph?.stop('SIGKILL');
@@ -118,7 +118,7 @@ describe('podhooks serve', () => {
     expect(res.status).toBe(400);
     expect(res.json().message).toBe('request.object is missing; a CREATE request carries the object');
     const line = await ph.waitForLog((l) => l.uid === body.request.uid);
-    expect(line).toMatchObject({ level: 40, status: 400, reason: 'bad-review' });
+    expect(line).toMatchObject({ level: 'warn', status: 400, reason: 'bad-review' });
   });
 
   test('a body over the limit gets 413, declared or streamed', async () => {
@@ -155,6 +155,21 @@ describe('podhooks serve', () => {
     expect(text).toMatch(/podhooks_bad_requests_total\{reason="too-large"\} [1-9]/);
   });
 
+  test('latency buckets reach server.webhookTimeoutSeconds (10 here), with one at 80% of it, and no further', async () => {
+    const text = await metricsText(ph);
+    const les = [...text.matchAll(/podhooks_admission_duration_seconds_bucket\{le="([^"]+)",webhook="mutate",decision="patched"\}/g)].map((m) => m[1]);
+    expect(les.slice(-4)).toEqual(['5', '8', '10', '+Inf']);
+    expect(les[0]).toBe('0.0005');
+  });
+
+  test('Node and process metrics carry their standard names, unprefixed', async () => {
+    const text = await metricsText(ph);
+    expect(text).toMatch(/^process_cpu_seconds_total [0-9.e+-]+$/m);
+    expect(text).toMatch(/^process_resident_memory_bytes [0-9.e+-]+$/m);
+    expect(text).toMatch(/^nodejs_eventloop_lag_seconds [0-9.e+-]+$/m);
+    expect(text).not.toMatch(/^podhooks_(process|nodejs)_/m);
+  });
+
   test('one structured log line per decision that changes or objects to something; plain allows stay at debug', async () => {
     const plain = review({ ...hookPod, metadata: { name: 'plain', namespace: 'shop' } });
     expect((await post(ph, '/mutate', JSON.stringify(plain))).json().response.allowed).toBe(true);
@@ -163,7 +178,7 @@ describe('podhooks serve', () => {
     const line = await ph.waitForLog((l) => l.uid === body.request.uid);
     // Lines arrive in order: the plain allow before it would have been seen by now.
     expect(ph.logs().filter((l) => l.uid === plain.request.uid)).toEqual([]);
-    expect(line).toMatchObject({ msg: 'admission decision', webhook: 'mutate', namespace: 'shop', name: 'web', operation: 'CREATE', decision: 'patched' });
+    expect(line).toMatchObject({ level: 'info', msg: 'admission decision', webhook: 'mutate', namespace: 'shop', name: 'web', operation: 'CREATE', decision: 'patched' });
     expect(typeof line.durationMs).toBe('number');
   });
 

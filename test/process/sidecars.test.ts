@@ -5,7 +5,7 @@
 // process started here is stopped by PID in afterEach.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
@@ -75,6 +75,7 @@ function start(script: string, args: string[], env: Record<string, string> = {})
   return { pid: child.pid, out: () => out, err: () => err, exited };
 }
 
+const run_ = (script: string, args: string[], env: Record<string, string> = {}) => run(script, args, env);
 async function run(script: string, args: string[], env: Record<string, string> = {}): Promise<Exit & { out: string; err: string }> {
   const p = start(script, args, env);
   const e = await p.exited;
@@ -152,6 +153,32 @@ function descendants(pid: number): number[] {
   }
   return found;
 }
+
+/** Centiseconds since boot: the clock of /proc/uptime and of process start times (USER_HZ 100). */
+function uptimeCs(): number {
+  const [up] = readFileSync('/proc/uptime', 'utf8').split(' ');
+  const [whole, frac] = up.split('.');
+  return Number(whole + frac);
+}
+const BOOT_ID = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+const startOf = (pid: number | string): number => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[19]);
+
+/**
+ * /proc as probe.sh sees it inside an app container (PODHOOKS_PROC): PID 1 started at
+ * `start` (clock ticks since boot) running `argv`, and this machine's boot id. Calling it
+ * again on the same dir is a container restart. The process name has ") " in it, as a
+ * hostile or odd binary name may.
+ */
+function fakeProc(dir: string, start: number, argv: string[]): string {
+  mkdirSync(join(dir, '1'), { recursive: true });
+  mkdirSync(join(dir, 'sys/kernel/random'), { recursive: true });
+  const fields = ['S', '0', '1', '1', '0', '-1', '4194560', ...Array(12).fill('0'), String(start), '1000', '100'];
+  writeFileSync(join(dir, '1/stat'), `1 (my) app) ${fields.join(' ')}\n`);
+  writeFileSync(join(dir, '1/cmdline'), argv.map((a) => `${a}\0`).join(''));
+  writeFileSync(join(dir, 'sys/kernel/random/boot_id'), `${BOOT_ID}\n`);
+  return dir;
+}
+const WRAPPER_ARGV = ['/podhooks/bin/busybox', 'sh', '/podhooks/bin/wrapper.sh', '--', '/app/bin/server'];
 
 function alive(pid: number): boolean {
   try {
@@ -286,6 +313,49 @@ describe('wrapper.sh (preStart)', () => {
     expect(existsSync(env.ORDER)).toBe(false);
   });
 
+  test('a hook past podhooks.io/pre-start-timeout is stopped (with what it started) and the container fails saying so', async () => {
+    const { env, termLog, log } = setup();
+    const p = start('wrapper.sh', app('echo app >> "$ORDER"'), {
+      ...env,
+      PODHOOKS_PRE_START_TIMEOUT_SECONDS: '1',
+      // The hook and its child ignore TERM: only the KILL after the stop grace ends them.
+      PODHOOKS_PRE_START: 'trap "" TERM; echo slow-hook; "$PODHOOKS_BUSYBOX" sleep 30 & echo child $! >> "$MARK"; wait',
+    });
+    await waitFor('the hook to start its child', () => read(env.MARK).includes('child'));
+    const tree = descendants(p.pid);
+    const { code } = await exitWithin(p, 15_000);
+    const message = 'podhooks: pre-start hook for container app did not finish within 1s (podhooks.io/pre-start-timeout) and was stopped; the application was not started';
+    expect(code).toBe(124);
+    expect(p.err()).toBe(`${message}\n`);
+    expect(read(termLog)).toBe(`${message}\n`);
+    expect(p.out()).toContain('slow-hook\npodhooks: pre-start hook for container app still running after 1s; stopping it\n');
+    expect(read(log)).toContain(message);
+    expect(existsSync(env.ORDER)).toBe(false);
+    await waitFor('the hook\'s processes to be gone', () => tree.every((pid) => !alive(pid)));
+  });
+
+  test('a hook within its timeout: the app runs, and outlives the timeout untouched', async () => {
+    const { env } = setup();
+    const p = start('wrapper.sh', app('echo app-start; "$PODHOOKS_BUSYBOX" sleep 2; echo app-done; exit 5'), {
+      ...env,
+      PODHOOKS_PRE_START_TIMEOUT_SECONDS: '1',
+      PODHOOKS_PRE_START: 'echo quick-hook',
+    });
+    await waitFor('the app', () => p.out().includes('app-start\n'));
+    // Only the app's own child is left: the watchdog is gone before the exec.
+    expect(descendants(p.pid).map((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(1, 3))).toEqual([['sleep', '2']]);
+    const { code, signal } = await exitWithin(p, 10_000);
+    expect({ code, signal }).toEqual({ code: 5, signal: null });
+    expect(p.out()).toContain('app-done\n');
+  });
+
+  test('a timeout that is not a number is a usage error', async () => {
+    const { env } = setup();
+    const r = await run('wrapper.sh', app('true'), { ...env, PODHOOKS_PRE_START: 'true', PODHOOKS_PRE_START_TIMEOUT_SECONDS: '5m' });
+    expect(r.code).toBe(2);
+    expect(r.err).toBe("podhooks: wrapper.sh: PODHOOKS_PRE_START_TIMEOUT_SECONDS='5m' is not a whole number of seconds (container app)\n");
+  });
+
   test('usage errors and a missing command exit 127 with a message', async () => {
     const { env, termLog } = setup();
     const noDashes = await run('wrapper.sh', [BB, 'true'], env);
@@ -418,6 +488,102 @@ describe('probe.sh', () => {
     expect((await probe(['--require-file', mark, '--', 'http-get', 'http', '', String(port), '/status/503'])).code).toBe(1);
   });
 
+  test('--timeout is the network check\'s bound: a slow answer passes within it and fails past it', async () => {
+    const slow = await listen(http.createServer((_req, res) => setTimeout(() => res.writeHead(200).end(), 1500)));
+    const late = await probe(['--timeout', '1', '--', 'http-get', 'http', '', String(slow), '/']);
+    expect(late.code).toBe(1);
+    expect(late.out).toBe(`podhooks: HTTP probe of http://127.0.0.1:${slow}/ timed out after 1s\n`);
+    expect((await probe(['--timeout', '5', '--', 'http-get', 'http', '', String(slow), '/'])).code).toBe(0);
+    const tcpSilent = await probe(['--timeout', '5', '--', 'tcp', '', String(slow)]);
+    expect(tcpSilent.code).toBe(0);
+  });
+
+  describe('--require-online (the preOnline gate)', () => {
+    function gate(start: number) {
+      const dir = tmp();
+      const state = join(dir, 'state');
+      mkdirSync(state);
+      const proc = fakeProc(join(dir, 'proc'), start, ['/app/bin/server']);
+      const check = (...extra: string[]) => probe(['--require-online', state, 'app', ...extra, '--', 'http-get', 'http', '', String(port), '/status/200'], { PODHOOKS_PROC: proc });
+      return { state, proc, check, mark: (text: string) => writeFileSync(join(state, 'online'), text) };
+    }
+    const notOnline = 'podhooks: not online yet: the pre-online hook has not succeeded since container app started\n';
+
+    test('without a mark it fails before asking the app, and publishes this container\'s start', async () => {
+      const { state, check } = gate(4242);
+      const r = await check();
+      expect({ code: r.code, out: r.out }).toEqual({ code: 1, out: notOnline });
+      expect(seen).toHaveLength(0);
+      expect(read(join(state, 'started.app'))).toBe(`${BOOT_ID} 4242\n`);
+    });
+
+    test('a mark taken after this start opens the gate; then the original probe decides', async () => {
+      const { check, mark, state } = gate(4242);
+      mark(`${BOOT_ID} 4243\n`);
+      expect(await check()).toMatchObject({ code: 0, out: '' });
+      expect(seen).toHaveLength(1);
+      const failing = await probe(['--require-online', state, 'app', '--', 'http-get', 'http', '', String(port), '/status/503'], { PODHOOKS_PROC: join(state, '../proc') });
+      expect(failing.code).toBe(1);
+    });
+
+    test('a mark from before a restart never holds, however late it was written; nor one from another boot', async () => {
+      const { check, mark, proc, state } = gate(4242);
+      mark(`${BOOT_ID} 5000\n`);
+      expect((await check()).code).toBe(0);
+      fakeProc(proc, 5000, ['/app/bin/server']); // the container restarted at the mark's own tick
+      expect(await check()).toMatchObject({ code: 1, out: notOnline });
+      expect(read(join(state, 'started.app'))).toBe(`${BOOT_ID} 5000\n`);
+      mark(`00000000-0000-0000-0000-000000000000 9999\n`);
+      expect(await check()).toMatchObject({ code: 1, out: notOnline });
+      mark('garbage');
+      expect(await check()).toMatchObject({ code: 1, out: notOnline });
+    });
+
+    test('a runtime without a boot id still compares starts', async () => {
+      const { check, mark, proc, state } = gate(4242);
+      rmSync(join(proc, 'sys'), { recursive: true });
+      mark('none 4243\n');
+      expect((await check()).code).toBe(0);
+      expect(read(join(state, 'started.app'))).toBe('none 4242\n');
+    });
+
+    test('a state directory it cannot write is named in the failure', async () => {
+      const { check, state } = gate(4242);
+      chmodSync(state, 0o555);
+      // As root the mode does not stop the write; a missing directory always does.
+      rmSync(state, { recursive: true, force: true });
+      const r = await check();
+      expect(r.code).toBe(1);
+      expect(r.out).toBe(`podhooks: not online yet: the pre-online hook has not succeeded since container app started (and ${state}/started.app cannot be written, so podhooks-preonline cannot see this start)\n`);
+    });
+
+    test('--shared-pid: the start is that of the oldest process in this mount namespace, not PID 1\'s', async () => {
+      const state = tmp();
+      const r = await probe(['--require-online', state, 'app', '--shared-pid', '--', 'none']);
+      expect(r.code).toBe(1);
+      const mine = readlinkSync('/proc/self/ns/mnt');
+      let oldest = Infinity;
+      for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+        try {
+          if (readlinkSync(`/proc/${pid}/ns/mnt`) === mine) oldest = Math.min(oldest, startOf(pid));
+        } catch {
+          // gone, or not ours to read
+        }
+      }
+      expect(read(join(state, 'started.app'))).toBe(`${BOOT_ID} ${oldest}\n`);
+    });
+  });
+
+  test('--after-pre-start fails while the container\'s first process is still the wrapper, then lets the check run', async () => {
+    const proc = fakeProc(tmp(), 100, WRAPPER_ARGV);
+    const running = await probe(['--after-pre-start', '--', 'http-get', 'http', '', String(port), '/status/200'], { PODHOOKS_PROC: proc });
+    expect(running).toMatchObject({ code: 1, out: 'podhooks: pre-start hook still running; the original probe starts once it has finished\n' });
+    expect(seen).toHaveLength(0);
+    fakeProc(proc, 100, ['/app/bin/server', '--port', '8080']); // the wrapper exec'd the app
+    expect((await probe(['--after-pre-start', '--', 'http-get', 'http', '', String(port), '/status/200'], { PODHOOKS_PROC: proc })).code).toBe(0);
+    expect((await probe(['--after-pre-start', '--', 'http-get', 'http', '', String(port), '/status/500'], { PODHOOKS_PROC: proc })).code).toBe(1);
+  });
+
   describe('--jdwp-port', () => {
     const header = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
     const line = (local: string, remote: string, st: string) =>
@@ -507,10 +673,12 @@ describe('preonline.sh', () => {
       PODHOOKS_LOG_DIR: join(dir, 'logs'),
       PODHOOKS_TERMINATION_LOG: termLog,
       PODHOOKS_POLL_INTERVAL_SECONDS: '0.2',
+      PODHOOKS_WATCH_INTERVAL_SECONDS: '0.2',
+      PODHOOKS_TARGETS: 'app',
       MARK: join(dir, 'hook-ran'),
       ...extra,
     };
-    return { env, termLog, online: join(dir, 'state', 'online'), log: join(dir, 'logs', 'pre-online.log') };
+    return { dir, env, termLog, online: join(dir, 'state', 'online'), log: join(dir, 'logs', 'pre-online.log') };
   }
 
   test('waits for the check URL, runs the hook once, marks the pod online, exits 0 on TERM', async () => {
@@ -519,9 +687,15 @@ describe('preonline.sh', () => {
       PODHOOKS_CHECK_URL: `http://127.0.0.1:${h.port}/health`,
       PODHOOKS_PRE_ONLINE: `echo hook-output; "$PODHOOKS_BUSYBOX" wget -q -O /dev/null http://127.0.0.1:${h.port}/hook; echo ran >> "$MARK"`,
     });
+    const before = uptimeCs();
     const p = start('preonline.sh', [], env);
     await waitFor('the online mark', () => existsSync(online), 10_000);
     await waitFor('the success line', () => p.out().includes('podhooks: pre-online hook succeeded; pod is now online\n'));
+    // "BOOT_ID T": T is when the check that passed was asked, before the hook ran.
+    const [boot, t] = read(online).trim().split(' ');
+    expect(boot).toBe(BOOT_ID);
+    expect(Number(t)).toBeGreaterThanOrEqual(before);
+    expect(Number(t)).toBeLessThanOrEqual(uptimeCs());
 
     expect(h.answers.filter((s) => s === 503).length).toBeGreaterThan(0);
     expect(h.answers[h.answers.length - 1]).toBe(200);
@@ -535,7 +709,7 @@ describe('preonline.sh', () => {
     expect((await exitWithin(p, 5000)).code).toBe(0);
   });
 
-  test('after a restart with the mark present the hook does not run again', async () => {
+  test('after a restart of the runner, with the mark holding for the app, the hook does not run again', async () => {
     const h = await healthServer(0);
     const { env, online } = setup({
       PODHOOKS_CHECK_URL: `http://127.0.0.1:${h.port}/health`,
@@ -552,6 +726,41 @@ describe('preonline.sh', () => {
     process.kill(again.pid, 'SIGTERM');
     expect((await exitWithin(again, 5000)).code).toBe(0);
     expect(read(env.MARK)).toBe('ran\n');
+  });
+
+  test('an app restart closes the gate: the runner runs the hook again, and the probe passes only after it', async () => {
+    const h = await healthServer(0);
+    const { dir, env, online } = setup({
+      PODHOOKS_CHECK_URL: `http://127.0.0.1:${h.port}/health`,
+      PODHOOKS_PRE_ONLINE: 'echo ran >> "$MARK"',
+    });
+    // The app container: started a second ago; its readiness probe is probe.sh --require-online.
+    const proc = fakeProc(join(dir, 'app-proc'), uptimeCs() - 100, ['/app/bin/server']);
+    const readiness = () => run('probe.sh', ['--require-online', env.PODHOOKS_STATE_DIR, 'app', '--', 'none'], { PODHOOKS_PROC: proc });
+    const p = start('preonline.sh', [], env);
+    await waitFor('the online mark', () => existsSync(online));
+    expect((await readiness()).code).toBe(0);
+    expect(read(env.MARK)).toBe('ran\n');
+
+    // The app container restarts (a new first process). Nothing clears the mark, but it
+    // no longer holds: the probe fails and publishes the new start ...
+    fakeProc(proc, uptimeCs(), ['/app/bin/server']);
+    const closed = await readiness();
+    expect(closed).toMatchObject({ code: 1, out: 'podhooks: not online yet: the pre-online hook has not succeeded since container app started\n' });
+    // ... which the runner sees: the hook runs again, and then the gate opens.
+    await waitFor('the second run', () => read(env.MARK) === 'ran\nran\n', 10_000);
+    await waitFor('the gate to open again', async () => (await readiness()).code === 0, 10_000);
+    expect(p.out()).toContain('podhooks: pre-online: container app restarted; running the pre-online hook again before it takes traffic\n');
+    expect(p.out().match(/pod is now online/g)).toHaveLength(2);
+    process.kill(p.pid, 'SIGTERM');
+    expect((await exitWithin(p, 5000)).code).toBe(0);
+  });
+
+  test('without PODHOOKS_TARGETS it refuses to start', async () => {
+    const { env } = setup({ PODHOOKS_CHECK_URL: 'http://127.0.0.1:1/', PODHOOKS_TARGETS: '' });
+    const r = await run('preonline.sh', [], env);
+    expect(r.code).toBe(2);
+    expect(r.err).toBe('podhooks: pre-online: PODHOOKS_TARGETS (the gated containers) is not set\n');
   });
 
   test('a URL that never passes times out: exit 1, termination message, no hook, no mark', async () => {
@@ -609,5 +818,57 @@ describe('logstream.sh', () => {
     const r = await run('logstream.sh', []);
     expect(r.code).toBe(2);
     expect(r.err).toContain('usage');
+  });
+});
+
+// ---------------------------------------------------------------------------------
+// classic sidecars that end with the app (injection.nativeSidecars "false", Jobs)
+
+describe('classic sidecars end with the app containers (run FIFOs)', () => {
+  test('logstream.sh, preonline.sh and sidecar.sh end with exit 0 once every watched app has ended: one before they started, one killed', async () => {
+    const dir = tmp();
+    const run = join(dir, 'run');
+    const logs = join(dir, 'logs');
+    const appEnv = (name: string, hook = '') => ({ PODHOOKS_RUN_DIR: run, PODHOOKS_CONTAINER: name, PODHOOKS_LOG_DIR: logs, PODHOOKS_PRE_START: hook, PODHOOKS_TERMINATION_LOG: join(dir, `${name}.term`) });
+    mkdirSync(run);
+    // "quick" runs and ends before any sidecar starts; "slow" runs until it is killed.
+    const quick = await run_('wrapper.sh', ['--', BB, 'true'], appEnv('quick', 'echo quick-hook'));
+    expect(quick.code).toBe(0);
+    const slow = start('wrapper.sh', ['--', BB, 'sleep', '60'], appEnv('slow'));
+    await waitFor('slow to hold its FIFO', () => existsSync(join(run, 'slow.started')));
+
+    const watch = { PODHOOKS_END_WITH: `${join(run, 'quick')} ${join(run, 'slow')}` };
+    const streamer = start('logstream.sh', [join(logs, 'quick.pre-start.log')], watch);
+    const runner = start('preonline.sh', [], { ...watch, PODHOOKS_TARGETS: 'slow', PODHOOKS_CHECK_URL: `http://127.0.0.1:${await closedPort()}/`, PODHOOKS_STATE_DIR: join(dir, 'state'), PODHOOKS_LOG_DIR: logs });
+    const proxy = start('sidecar.sh', ['--', BB, 'sleep', '60'], watch);
+    await waitFor('the streamer to print the hook log', () => streamer.out().includes('[quick pre-start] quick-hook'));
+    await waitFor('the runner to poll', () => runner.out().includes('pre-online: waiting for'));
+    // slow is alive: nobody ends yet (its FIFO has a holder), across several checks.
+    await sleep(2500);
+    const proxied = descendants(proxy.pid);
+    expect([streamer, runner, proxy].every((p) => alive(p.pid))).toBe(true);
+
+    process.kill(slow.pid, 'SIGKILL');
+    for (const p of [streamer, runner, proxy]) expect((await p.exited).code).toBe(0);
+    expect(streamer.out()).toContain('podhooks: logstream: the app containers have ended');
+    expect(runner.out()).toContain('pre-online: the app containers have ended; stopping');
+    expect(proxy.out()).toContain(`podhooks: the app containers have ended; stopping ${BB}`);
+    await waitFor('the proxied command to be stopped', () => proxied.every((pid) => !alive(pid)));
+  });
+
+  test('a failing hook ends them too, while what the hook left running holds nothing', async () => {
+    const dir = tmp();
+    const run = join(dir, 'run');
+    mkdirSync(run);
+    const proxy = start('sidecar.sh', ['--', BB, 'sleep', '60'], { PODHOOKS_END_WITH: join(run, 'app') });
+    const app = await run_('wrapper.sh', ['--', BB, 'sleep', '60'], {
+      PODHOOKS_RUN_DIR: run,
+      PODHOOKS_CONTAINER: 'app',
+      PODHOOKS_LOG_DIR: join(dir, 'logs'),
+      PODHOOKS_PRE_START: `"$PODHOOKS_BUSYBOX" sleep 60 >/dev/null 2>&1 & exit 3`,
+      PODHOOKS_TERMINATION_LOG: join(dir, 'term'),
+    });
+    expect(app.code).toBe(3);
+    expect((await proxy.exited).code).toBe(0);
   });
 });

@@ -120,8 +120,13 @@ test('the app: app.kubernetes.io/name, then app, then the owner without the pod-
 });
 
 test('with N replicas each paces at rate/N and burst/N (at least 1)', () => {
-  expect(pacingOptions(parseConfig({ authz: { ratePerApp: 10, burstPerApp: 6, replicas: 3, maxTrackedApps: 7 } }))).toEqual({ ratePerSecond: 10 / 3, burst: 2, maxTracked: 7 });
-  expect(pacingOptions(parseConfig({ authz: { burstPerApp: 1, replicas: 3 } })).burst).toBe(1);
+  expect(pacingOptions(parseConfig({ authz: { ratePerApp: 10, burstPerApp: 6, ratePerCluster: 30, burstPerCluster: 7, replicas: 3, maxTrackedApps: 7 } }))).toEqual({
+    ratePerSecond: 10 / 3,
+    burst: 2,
+    maxTracked: 7,
+    cluster: { ratePerSecond: 10, burst: 2 },
+  });
+  expect(pacingOptions(parseConfig({ authz: { burstPerApp: 1, burstPerCluster: 2, replicas: 3 } }))).toMatchObject({ burst: 1, cluster: { burst: 1 } });
   const c = clock();
   const { offset } = authzPacing(parseConfig({ authz: { ratePerApp: 2, burstPerApp: 1 } }), c.now);
   const pod = { metadata: { labels: { app: 'web' } } };

@@ -30,9 +30,11 @@ function context(labels: Record<string, string> | Error | undefined, config = pa
 }
 
 const DEBUG = { 'podhooks.io/debug': 'true' };
+/** Debug mode is injected only where injection is on; elsewhere the annotation draws a warning of its own. */
+const ENABLED = { 'podhooks.io/injection': 'enabled' };
 
 test('allowed in a namespace labelled podhooks.io/debug=allowed', async () => {
-  const { ctx, asked } = context({ 'podhooks.io/debug': 'allowed' });
+  const { ctx, asked } = context({ ...ENABLED, 'podhooks.io/debug': 'allowed' });
   const out = await validate(request(DEBUG), ctx);
   expect(out.decision).toBe('allowed');
   expect(asked).toEqual(['dev']);
@@ -67,14 +69,15 @@ test('pods without debug mode cost no namespace lookup', async () => {
 
 test('the label is configurable: key=value or a bare key; the rule can be set to warn', async () => {
   const keyOnly = parseConfig({ debug: { namespaceLabel: 'debug-ok' } });
-  expect((await validate(request(DEBUG), context({ 'debug-ok': '' }, keyOnly).ctx)).decision).toBe('allowed');
-  expect((await validate(request(DEBUG), context({}, keyOnly).ctx)).response.status?.message).toMatch(/kubectl label namespace dev debug-ok$/);
+  expect((await validate(request(DEBUG), context({ ...ENABLED, 'debug-ok': '' }, keyOnly).ctx)).decision).toBe('allowed');
+  expect((await validate(request(DEBUG), context(ENABLED, keyOnly).ctx)).response.status?.message).toMatch(/kubectl label namespace dev debug-ok$/);
   const warn = parseConfig({ validation: { rules: { 'debug-namespace': 'warn' } } });
-  const out = await validate(request(DEBUG), context({}, warn).ctx);
+  const out = await validate(request(DEBUG), context(ENABLED, warn).ctx);
   expect(out.decision).toBe('warned');
   expect(out.response.warnings).toEqual(['podhooks debug-namespace: debug mode needs namespace label podhooks.io/debug=allowed']);
   const off = parseConfig({ validation: { rules: { 'debug-namespace': 'off' } } });
-  const { ctx, asked } = context({}, off);
+  const { ctx, asked } = context(ENABLED, off);
   expect((await validate(request(DEBUG), ctx)).decision).toBe('allowed');
-  expect(asked).toEqual([]);
+  // Read anyway: is injection on for the namespace, or is the annotation ignored?
+  expect(asked).toEqual(['dev']);
 });

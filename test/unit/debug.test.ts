@@ -109,13 +109,23 @@ describe('what debug mode adds', () => {
       readinessProbe,
     }));
     const c = app(r.pod);
+    // Unset timing fields get Kubernetes' defaults, as the apiserver would fill them in.
     expect(c.livenessProbe).toEqual({
+      initialDelaySeconds: 0,
+      periodSeconds: 10,
+      successThreshold: 1,
       failureThreshold: 7,
       timeoutSeconds: 3,
       exec: { command: ['/podhooks/bin/busybox', 'sh', '/podhooks/bin/probe.sh', '--jdwp-port', '15005', '--timeout', '3', '--', 'http-get', 'http', '', '8080', '/live', 'X-A:b:c'] },
     });
-    expect(c.startupProbe!.exec!.command).toEqual(['/podhooks/bin/busybox', 'sh', '/podhooks/bin/probe.sh', '--jdwp-port', '15005', '--', 'tcp', '', '8080']);
-    expect(c.startupProbe!.failureThreshold).toBe(60);
+    expect(c.startupProbe).toEqual({
+      initialDelaySeconds: 0,
+      periodSeconds: 10,
+      successThreshold: 1,
+      failureThreshold: 60,
+      timeoutSeconds: 1,
+      exec: { command: ['/podhooks/bin/busybox', 'sh', '/podhooks/bin/probe.sh', '--jdwp-port', '15005', '--timeout', '1', '--', 'tcp', '', '8080'] },
+    });
     expect(c.readinessProbe).toBe(readinessProbe);
     expect(c.volumeMounts).toEqual([{ name: 'podhooks-bin', mountPath: '/podhooks/bin', readOnly: true }]);
   });
@@ -151,7 +161,11 @@ describe('what debug mode adds', () => {
     expect(r.errors).toEqual([]);
     const c = app(r.pod);
     expect(c.livenessProbe!.exec!.command).toContain('--jdwp-port');
-    expect(c.readinessProbe!.exec!.command).toContain('--require-file');
+    expect(c.readinessProbe!.exec!.command).toContain('--require-online');
+    // preStart's startup probe (from the liveness check) also passes while a debugger is attached.
+    expect(c.startupProbe!.exec!.command).toEqual([
+      '/podhooks/bin/busybox', 'sh', '/podhooks/bin/probe.sh', '--jdwp-port', '15005', '--after-pre-start', '--timeout', '1', '--', 'tcp', '', '8080',
+    ]);
     expect(c.volumeMounts!.filter((m) => m.name === 'podhooks-bin')).toHaveLength(1);
     expect(env(r.pod, 'JAVA_TOOL_OPTIONS')!.value).toBe(AGENT);
   });
@@ -211,10 +225,10 @@ describe('refusals name the annotation, the value and the fix', () => {
   });
 
   test('unknown debug container, or several containers and none chosen', () => {
-    expect(errors(pod({}, { 'podhooks.io/debug-container': 'nope' }))).toMatch(/podhooks.io\/debug-container="nope": must name one of spec.containers \(app\)/);
+    expect(errors(pod({}, { 'podhooks.io/debug-container': 'nope' }))).toMatch(/podhooks.io\/debug-container="nope": must name one of the application containers \(app\)/);
     const two = pod({});
     two.spec!.containers.push({ name: 'b', image: 'x' });
-    expect(errors(two)).toMatch(/the pod has 2 containers; set podhooks.io\/debug-container to one of app, b/);
+    expect(errors(two)).toMatch(/the pod has 2 application containers; set podhooks.io\/debug-container to one of app, b/);
   });
 
   test('JAVA_TOOL_OPTIONS that cannot take the agent', () => {

@@ -132,6 +132,16 @@ describe('placement', () => {
     expect(run(placement, labelled('offline', 'runc'), on)[0].message).toContain('runtimeClassName is "runc"');
     expect(run(placement, labelled('offline', 'kata'), on)).toEqual([]);
   });
+  test('"sandboxed" is the one matcher every rule uses: kata* covers kata-fc, gvisor and runsc count too', () => {
+    for (const rc of ['kata-fc', 'kata-qemu', 'gvisor', 'runsc']) expect(run(placement, labelled('batch', rc), on)).toEqual([]);
+    expect(run(placement, labelled('online', 'kata-fc'), on)[0].summary).toBe('online pod (podhooks.io/workload=online): remove spec.runtimeClassName "kata-fc"');
+  });
+  test('a placement class the sandbox list does not match is a config error', () => {
+    expect(() => parseConfig({ validation: { placement: { enabled: true, sandboxRuntimeClass: 'firecracker' } } })).toThrow(
+      'invalid config:\n  - validation.placement.sandboxRuntimeClass: is not matched by validation.sandboxRuntimeClasses (kata*, gvisor, runsc); add it there or choose a class they match (got "firecracker")',
+    );
+    expect(parseConfig({ validation: { sandboxRuntimeClasses: ['firecracker'], placement: { enabled: true, sandboxRuntimeClass: 'firecracker' } } }).validation.placement.sandboxRuntimeClass).toBe('firecracker');
+  });
   test('online pods must not use a sandbox class', () => {
     expect(run(placement, labelled('online'), on)).toEqual([]);
     expect(run(placement, labelled('online', 'runc'), on)).toEqual([]);

@@ -1,5 +1,5 @@
 // The rule catalogue, in evaluation order. Each rule lives in its own module.
-import type { Rule } from '../policy';
+import type { Rule } from '../rule';
 import { sandboxHostNamespaces } from './sandbox-host-namespaces';
 import { sandboxShareProcessNamespace } from './sandbox-share-process-namespace';
 import { sandboxPrivileged } from './sandbox-privileged';

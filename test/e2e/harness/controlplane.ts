@@ -3,7 +3,7 @@
 // dir, a token-authenticated admin, always stopped by PID.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,8 @@ export interface ControlPlane {
   kubeconfigPath: string;
   version: string;
   dir: string;
+  /** With `node: true`: the CA a kubelet must trust for the apiserver's client certificate. */
+  kubeletClient?: { ca: string };
   kubeConfig(): KubeConfig;
   kubectl(args: string[], input?: string): { code: number | null; stdout: string; stderr: string };
   stop(): Promise<void>;
@@ -87,7 +89,28 @@ async function stopProcess(p: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-export async function startControlPlane(opts: { controllerManager?: boolean } = {}): Promise<ControlPlane> {
+/**
+ * A CA and the apiserver's client certificate for kubelets (logs, exec, port-forward), as
+ * kubeadm makes them: the user is in system:masters, so the kubelet's webhook
+ * authorization (a SubjectAccessReview) allows it.
+ */
+function kubeletClientCert(dir: string): { ca: string; cert: string; key: string } {
+  const pki = join(dir, 'kubelet-pki');
+  mkdirSync(pki);
+  const openssl = (args: string[], input?: string) => {
+    const r = spawnSync('openssl', args, { cwd: pki, input, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
+  };
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  openssl(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=podhooks-test-kubelet-client-ca']);
+  openssl(['req', ...ec, '-keyout', 'client.key', '-out', 'client.csr', '-subj', '/O=system:masters/CN=kube-apiserver-kubelet-client']);
+  writeFileSync(join(pki, 'ext.cnf'), 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n');
+  openssl(['x509', '-req', '-in', 'client.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', 'ext.cnf', '-out', 'client.crt']);
+  return { ca: join(pki, 'ca.crt'), cert: join(pki, 'client.crt'), key: join(pki, 'client.key') };
+}
+
+/** `node: true` prepares the apiserver for a kubelet (test/node/harness/node.ts): a kubelet client certificate. */
+export async function startControlPlane(opts: { controllerManager?: boolean; node?: boolean } = {}): Promise<ControlPlane> {
   const dir = mkdtempSync(join(tmpdir(), 'podhooks-k8s-'));
   const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
   const token = randomBytes(16).toString('hex');
@@ -102,6 +125,7 @@ export async function startControlPlane(opts: { controllerManager?: boolean } = 
   };
 
   try {
+    const kubeletClient = opts.node ? kubeletClientCert(dir) : undefined;
     const etcd = start(dir, 'etcd', [
       '--data-dir', join(dir, 'etcd'),
       '--listen-client-urls', `http://127.0.0.1:${etcdPort}`,
@@ -128,6 +152,7 @@ export async function startControlPlane(opts: { controllerManager?: boolean } = 
       '--service-cluster-ip-range', '10.0.0.0/24',
       '--endpoint-reconciler-type', 'none',
       '--allow-privileged=true',
+      ...(kubeletClient ? ['--kubelet-client-certificate', kubeletClient.cert, '--kubelet-client-key', kubeletClient.key] : []),
     ]);
     procs.push(apiserver);
     await waitReady(`${server}/readyz`, token, dir, apiserver, 'kube-apiserver', 60_000);
@@ -168,6 +193,7 @@ export async function startControlPlane(opts: { controllerManager?: boolean } = 
       kubeconfigPath,
       version,
       dir,
+      ...(kubeletClient ? { kubeletClient: { ca: readFileSync(kubeletClient.ca, 'utf8') } } : {}),
       kubeConfig() {
         const kc = new KubeConfig();
         kc.loadFromFile(kubeconfigPath);

@@ -1,0 +1,3 @@
+module podhooks.test/images
+
+go 1.26

@@ -1,0 +1,13 @@
+export type ImageName = 'tools' | 'pause' | 'static' | 'debian' | 'java';
+export const IMAGES: Record<ImageName, string>;
+export const OUT: string;
+export interface BuiltImage {
+  ref: string;
+  /** docker archive for `ctr images import` */
+  tar: string;
+  /** the same archive unpacked: manifest.json, the config, <layer>/layer.tar */
+  dir: string;
+}
+export function provisionImages(): Record<ImageName, BuiltImage>;
+export function sharedLibraries(binaries: string[], opts?: { env?: NodeJS.ProcessEnv; skipUnder?: string }): [string, string][];
+export function main(): void;
