@@ -1,6 +1,7 @@
 // podhooks.io/status is an annotation anyone who writes the pod can forge. Properties:
-// injection never removes a container, init container, volume or annotation podhooks did
-// not add, whatever the status says; a genuine status survives the apiserver's
+// injection never removes or changes a container, init container, volume, annotation,
+// runtime class, readiness gate, grace period, lifecycle or probe podhooks did not add,
+// whatever the status says; a genuine status survives the apiserver's
 // defaulting (reinvocation); a distrusted status is said (warning, audit finding) and
 // its authz offset is not reused.
 import fc from 'fast-check';
@@ -12,6 +13,9 @@ import { NAMES } from '../../src/mutate/layout';
 
 const config = parseConfig({});
 const opts = { config, nativeSidecars: true };
+// Placement assigns kata to offline pods, and post-offline raises the grace period: both
+// are changes podhooks records at pod level, so a forgery may claim them.
+const assignConfig = parseConfig({ validation: { placement: { enabled: true, mode: 'assign' } }, injection: { raiseGracePeriod: true } });
 const STATUS = 'podhooks.io/status';
 const podhooksName = (n: string) => Object.values(NAMES).some((own) => n === own || new RegExp(`^${own}-[0-9]+$`).test(n));
 
@@ -19,8 +23,19 @@ const podhooksName = (n: string) => Object.values(NAMES).some((own) => n === own
 const foreignContainer: fc.Arbitrary<V1Container> = fc.record({ name: fc.constantFrom('istio-proxy', 'vault-agent', 'linkerd-proxy'), image: fc.constant('proxy:1'), args: fc.constant(['run']) });
 const foreignInit: fc.Arbitrary<V1Container> = fc.record({ name: fc.constantFrom('istio-init', 'vault-init'), image: fc.constant('init:1'), command: fc.constant(['/init']) });
 const foreignVolume = fc.record({ name: fc.constantFrom('istio-envoy', 'vault-secrets', 'podhooks-bin-x'), emptyDir: fc.constant({}) });
-const name = fc.constantFrom('istio-proxy', 'istio-init', 'vault-agent', 'istio-envoy', 'app', 'web', 'podhooks-logs', 'podhooks-bin', 'podhooks-tools', 'podhooks-debug-2', 'podhooks-evil');
-const annotationKey = fc.constantFrom('sidecar.istio.io/status', 'vault.hashicorp.com/agent-inject', 'podhooks.io/pre-start', 'podhooks.io/authz-start-offset-ms', 'podhooks.io/status', 'example.com/x');
+// Mostly podhooks' own names, so that most forgeries get past the name check to the re-injection check.
+const name = fc.oneof(
+  { weight: 3, arbitrary: fc.constantFrom('podhooks-logs', 'podhooks-bin', 'podhooks-tools', 'podhooks-debug-2', 'podhooks-run', 'podhooks-state', 'podhooks-preonline') },
+  { weight: 1, arbitrary: fc.constantFrom('istio-proxy', 'istio-init', 'vault-agent', 'istio-envoy', 'app', 'web', 'podhooks-evil') },
+);
+const annotationKey = fc.oneof(
+  { weight: 3, arbitrary: fc.constantFrom('podhooks.io/pre-start', 'podhooks.io/authz-start-offset-ms') },
+  { weight: 1, arbitrary: fc.constantFrom('sidecar.istio.io/status', 'vault.hashicorp.com/agent-inject', 'podhooks.io/status', 'example.com/x') },
+);
+const userProbe = fc.record({ exec: fc.record({ command: fc.constantFrom(['/app/healthy'], ['/app/ready', '--deep']) }), periodSeconds: fc.constantFrom(5, 10) });
+const userLifecycle = fc.record({ preStop: fc.record({ exec: fc.record({ command: fc.constantFrom(['/app/drain'], ['/app/flush', '--all']) }) }) });
+// What a forged record claims a container had before podhooks changed it (undefined: no claim, null: "had none").
+const originalClaim = <T>(value: fc.Arbitrary<T>) => fc.option(fc.oneof(fc.constant(null), value), { nil: undefined });
 const forgedStatus = fc.record(
   {
     version: fc.constant(1),
@@ -30,15 +45,41 @@ const forgedStatus = fc.record(
     annotations: fc.array(annotationKey, { maxLength: 2 }),
     changed: fc.dictionary(
       fc.constantFrom('app', 'web', 'istio-proxy'),
-      fc.record({ env: fc.array(fc.constantFrom('ISTIO_META', 'VAULT_TOKEN', 'PODHOOKS_PRE_START'), { maxLength: 2 }), mounts: fc.array(fc.constantFrom('istio-envoy', 'vault-secrets', 'podhooks-bin'), { maxLength: 2 }), commandPrefix: fc.integer({ min: 0, max: 3 }), hadCommand: fc.boolean() }, { requiredKeys: [] }),
+      fc.record(
+        {
+          env: fc.array(fc.constantFrom('ISTIO_META', 'VAULT_TOKEN', 'PODHOOKS_PRE_START'), { maxLength: 2 }),
+          mounts: fc.array(fc.constantFrom('istio-envoy', 'vault-secrets', 'podhooks-bin'), { maxLength: 2 }),
+          commandPrefix: fc.integer({ min: 0, max: 3 }),
+          hadCommand: fc.boolean(),
+          readinessProbe: originalClaim(userProbe),
+          livenessProbe: originalClaim(userProbe),
+          startupProbe: originalClaim(userProbe),
+          lifecycle: originalClaim(userLifecycle),
+        },
+        { requiredKeys: [] },
+      ),
       { maxKeys: 2 },
     ),
     targets: fc.array(fc.constantFrom('app', 'web', 'istio-proxy'), { maxLength: 2 }),
-    created: fc.subarray(['initContainers', 'volumes'] as const),
+    created: fc.subarray(['initContainers', 'volumes', 'readinessGates'] as const),
+    runtimeClassName: fc.constantFrom('kata', 'gvisor'),
+    readinessGates: fc.oneof({ weight: 3, arbitrary: fc.constant(['podhooks.io/online']) }, { weight: 1, arbitrary: fc.subarray(['podhooks.io/online', 'example.com/ready', 'istio.io/ready']) }),
+    terminationGracePeriodSeconds: fc.oneof(fc.constant(null), fc.integer({ min: 0, max: 120 })),
+    intent: fc.dictionary(fc.constantFrom('podhooks.io/pre-start', 'podhooks.io/debug', 'podhooks.io/traffic', 'podhooks.io/post-offline'), fc.constantFrom('true', 'manual', 'echo bye'), { maxKeys: 2 }),
   },
   { requiredKeys: ['version', 'initContainers', 'containers', 'volumes', 'annotations', 'changed'] },
 );
-const hooks = fc.record({ 'podhooks.io/pre-start': fc.constant('echo hi'), 'podhooks.io/debug': fc.constantFrom('true', 'false'), 'podhooks.io/authz': fc.constant('true'), 'podhooks.io/containers': fc.constant('app') }, { requiredKeys: [] });
+const hooks = fc.record(
+  {
+    'podhooks.io/pre-start': fc.constant('echo hi'),
+    'podhooks.io/debug': fc.constantFrom('true', 'false'),
+    'podhooks.io/authz': fc.constant('true'),
+    'podhooks.io/containers': fc.constant('app'),
+    'podhooks.io/traffic': fc.constant('manual'),
+    'podhooks.io/post-offline': fc.constant('echo bye'),
+  },
+  { requiredKeys: [] },
+);
 
 const pod: fc.Arbitrary<V1Pod> = fc
   .record({
@@ -50,18 +91,28 @@ const pod: fc.Arbitrary<V1Pod> = fc
     volumes: fc.uniqueArray(foreignVolume, { selector: (v) => v.name, maxLength: 2 }),
     appEnv: fc.subarray([{ name: 'ISTIO_META', value: 'x' }, { name: 'VAULT_TOKEN', value: 's.1' }]),
     appMounts: fc.boolean(),
+    // The pod's own pod-level fields and the app container's own probes and preStop.
+    runtimeClassName: fc.option(fc.constantFrom('kata', 'gvisor'), { nil: undefined }),
+    offline: fc.boolean(),
+    gates: fc.subarray(['example.com/ready', 'istio.io/ready']),
+    grace: fc.option(fc.integer({ min: 0, max: 3600 }), { nil: undefined }),
+    probes: fc.record({ readinessProbe: userProbe, livenessProbe: userProbe, startupProbe: userProbe }, { requiredKeys: [] }),
+    lifecycle: fc.option(userLifecycle, { nil: undefined }),
   })
-  .map(({ hooks, status, foreignAnnotations, containers, inits, volumes, appEnv, appMounts }) => ({
+  .map(({ hooks, status, foreignAnnotations, containers, inits, volumes, appEnv, appMounts, runtimeClassName, offline, gates, grace, probes, lifecycle }) => ({
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name: 'p', namespace: 'shop', annotations: { ...foreignAnnotations, ...hooks, [STATUS]: JSON.stringify(status) } },
+    metadata: { name: 'p', namespace: 'shop', ...(offline ? { labels: { 'podhooks.io/workload': 'batch' } } : {}), annotations: { ...foreignAnnotations, ...hooks, [STATUS]: JSON.stringify(status) } },
     spec: {
       containers: [
-        { name: 'app', image: 'app:1', command: ['/app'], env: appEnv, ...(appMounts && volumes.length ? { volumeMounts: [{ name: volumes[0].name, mountPath: '/m' }] } : {}) } as V1Container,
+        { name: 'app', image: 'app:1', command: ['/app'], env: appEnv, ...probes, ...(lifecycle ? { lifecycle } : {}), ...(appMounts && volumes.length ? { volumeMounts: [{ name: volumes[0].name, mountPath: '/m' }] } : {}) } as V1Container,
         ...containers,
       ],
       initContainers: inits,
       volumes,
+      ...(runtimeClassName ? { runtimeClassName } : {}),
+      ...(gates.length ? { readinessGates: gates.map((conditionType) => ({ conditionType })) } : {}),
+      ...(grace !== undefined ? { terminationGracePeriodSeconds: grace } : {}),
     },
   }));
 
@@ -75,13 +126,15 @@ function foreign(p: V1Pod) {
     annotations: Object.entries(p.metadata?.annotations ?? {}).filter(([k]) => !k.startsWith('podhooks.io/')),
     appEnv: (spec.containers[0].env ?? []).filter((e) => !e.name.startsWith('PODHOOKS_') && e.name !== 'JAVA_TOOL_OPTIONS'),
     appMounts: (spec.containers[0].volumeMounts ?? []).filter((m) => !podhooksName(m.name)),
+    gates: (spec.readinessGates ?? []).filter((g) => g.conditionType !== 'podhooks.io/online'),
   };
 }
 
-test('inject never removes a container, init container, volume or annotation podhooks did not add, whatever the status lists', () => {
+test('inject never removes or changes a container, init container, volume, annotation, runtime class, readiness gate, grace period, lifecycle or probe podhooks did not add, whatever the status lists', () => {
   fc.assert(
-    fc.property(pod, (p) => {
-      const result = injectPod(p, opts);
+    fc.property(pod, fc.boolean(), (p, assign) => {
+      const cfg = assign ? assignConfig : config;
+      const result = injectPod(p, { config: cfg, nativeSidecars: true });
       if (result.errors.length) return;
       const before = foreign(p);
       const after = foreign(result.pod);
@@ -91,6 +144,31 @@ test('inject never removes a container, init container, volume or annotation pod
       expect(after.annotations).toEqual(expect.arrayContaining(before.annotations));
       expect(after.appEnv).toEqual(expect.arrayContaining(before.appEnv));
       expect(after.appMounts).toEqual(expect.arrayContaining(before.appMounts));
+      expect(after.gates).toEqual(expect.arrayContaining(before.gates));
+      // A runtime class is never taken away: a sandboxed pod stays sandboxed.
+      if (p.spec!.runtimeClassName) expect(result.pod.spec!.runtimeClassName).toBe(p.spec!.runtimeClassName);
+      // The grace period only ever grows, and only by post-offline with raiseGracePeriod.
+      const grace = (x: V1Pod) => x.spec!.terminationGracePeriodSeconds ?? 30;
+      const raises = cfg.injection.raiseGracePeriod && p.metadata!.annotations!['podhooks.io/post-offline'] !== undefined;
+      if (raises) expect(grace(result.pod)).toBeGreaterThanOrEqual(grace(p));
+      else expect(result.pod.spec!.terminationGracePeriodSeconds).toBe(p.spec!.terminationGracePeriodSeconds);
+      // The app's preStop and probes are the user's unless a hook that wraps them was asked for
+      // (then the user's own command is still in there).
+      const app = (x: V1Pod) => x.spec!.containers.find((c) => c.name === 'app')!;
+      const asked = (key: string) => p.metadata!.annotations![`podhooks.io/${key}`] !== undefined && p.metadata!.annotations![`podhooks.io/${key}`] !== 'false';
+      const userLifecycle = app(p).lifecycle;
+      if (!asked('post-offline')) expect(app(result.pod).lifecycle).toEqual(userLifecycle);
+      else if (userLifecycle) expect(app(result.pod).lifecycle!.preStop!.exec!.command).toEqual(expect.arrayContaining(userLifecycle.preStop!.exec!.command!));
+      for (const probe of ['readinessProbe', 'livenessProbe', 'startupProbe'] as const) {
+        const mine = app(p)[probe];
+        if (!mine) continue;
+        const wrapped = asked('pre-start') || asked('debug') || asked('pre-online');
+        if (!wrapped) expect(app(result.pod)[probe]).toEqual(mine);
+        else {
+          const kept = [app(result.pod).readinessProbe, app(result.pod).livenessProbe, app(result.pod).startupProbe].map((x) => JSON.stringify(x?.exec?.command ?? []));
+          expect(kept.some((k) => mine.exec!.command!.every((part) => k.includes(JSON.stringify(part))))).toBe(true);
+        }
+      }
     }),
     { numRuns: 400 },
   );
