@@ -183,3 +183,28 @@ describe('admission', () => {
     expect(patchOf(outcome).some((op: { path: string }) => op.path === '/spec/runtimeClassName')).toBe(false);
   });
 });
+
+test('turning one feature off on an injected pod (its annotation removed or "false") is trusted: the result is the pod injected without it, and nothing is said', () => {
+  fc.assert(
+    fc.property(base, fc.nat(), fc.boolean(), (pod, pick, asFalse) => {
+      const once = injectPod(pod, opts);
+      fc.pre(once.errors.length === 0 && once.changed);
+      const keys = Object.keys(pod.metadata!.annotations!).filter((k) => k !== 'podhooks.io/check-url');
+      fc.pre(keys.length > 0);
+      const key = keys[pick % keys.length];
+      const off = (p: V1Pod): V1Pod => {
+        const annotations = { ...p.metadata!.annotations! };
+        if (asFalse && key === 'podhooks.io/debug') annotations[key] = 'false';
+        else delete annotations[key];
+        if (key === 'podhooks.io/pre-online') delete annotations['podhooks.io/check-url'];
+        return { ...p, metadata: { ...p.metadata, annotations } };
+      };
+      const result = injectPod(off(once.pod), opts);
+      const expected = injectPod(off(pod), opts);
+      expect([result.untrustedStatus, result.keptRuntimeClass]).toEqual([undefined, undefined]);
+      expect(result.warnings).toEqual(expected.warnings);
+      expect(result.pod).toEqual(expected.changed ? expected.pod : off(pod));
+    }),
+    { numRuns: 200 },
+  );
+});
