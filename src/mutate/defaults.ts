@@ -1,8 +1,8 @@
 // Comparing what podhooks injects with what a pod holds after the apiserver has
 // defaulted it. On reinvocation the apiserver sends podhooks its own additions back with
 // defaults filled in (terminationMessagePath/Policy, probe thresholds, fieldRef
-// apiVersion, port protocol, volume defaultMode, canonical quantities, empty fields
-// dropped); `sameAfterDefaulting` treats those as equal and nothing else.
+// apiVersion, port protocol, volume defaultMode, canonical quantities, empty fields and
+// omitempty zeros dropped); `sameAfterDefaulting` treats those as equal and nothing else.
 import { isDeepStrictEqual } from 'node:util';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -14,6 +14,9 @@ const DEFAULTS: { key: string; value: Json; parent?: RegExp }[] = [
   { key: 'protocol', value: 'TCP', parent: /^ports$/ },
   { key: 'apiVersion', value: 'v1', parent: /^fieldRef$/ },
   { key: 'divisor', value: '0', parent: /^resourceFieldRef$/ },
+  // Go's omitempty drops a zero int32 and an empty string: podhooks may write them explicitly.
+  { key: 'initialDelaySeconds', value: 0, parent: /Probe$/ },
+  { key: 'value', value: '', parent: /^env$/ },
   { key: 'timeoutSeconds', value: 1, parent: /Probe$/ },
   { key: 'periodSeconds', value: 10, parent: /Probe$/ },
   { key: 'successThreshold', value: 1, parent: /Probe$/ },

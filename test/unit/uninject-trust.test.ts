@@ -199,8 +199,10 @@ test('a genuine status extended with another injector\'s entries is ignored, and
 
 /** What kube-apiserver's defaulting adds to a pod (the fields a reinvocation sends back). */
 function defaulted(p: V1Pod): V1Pod {
+  // Go's omitempty: a zero initialDelaySeconds is not sent back.
+  const omitZero = ({ initialDelaySeconds, ...rest }: any) => (initialDelaySeconds ? { initialDelaySeconds, ...rest } : rest);
   const probe = (pr: any) =>
-    pr && { timeoutSeconds: 1, periodSeconds: 10, successThreshold: 1, failureThreshold: 3, ...pr, ...(pr.httpGet ? { httpGet: { scheme: 'HTTP', ...pr.httpGet } } : {}) };
+    pr && omitZero({ timeoutSeconds: 1, periodSeconds: 10, successThreshold: 1, failureThreshold: 3, ...pr, ...(pr.httpGet ? { httpGet: { scheme: 'HTTP', ...pr.httpGet } } : {}) });
   const container = (c: V1Container): V1Container => ({
     terminationMessagePath: '/dev/termination-log',
     terminationMessagePolicy: 'File',
@@ -214,32 +216,47 @@ function defaulted(p: V1Pod): V1Pod {
     ...(c.startupProbe ? { startupProbe: probe(c.startupProbe) } : {}),
   });
   return JSON.parse(
-    JSON.stringify({ ...p, spec: { ...p.spec!, containers: p.spec!.containers.map(container), ...(p.spec!.initContainers ? { initContainers: p.spec!.initContainers.map(container) } : {}) } }),
+    JSON.stringify({
+      ...p,
+      spec: { terminationGracePeriodSeconds: 30, ...p.spec!, containers: p.spec!.containers.map(container), ...(p.spec!.initContainers ? { initContainers: p.spec!.initContainers.map(container) } : {}) },
+    }),
   );
 }
 
 test('a genuine status, defaulted by the apiserver, is trusted: reinvocation changes nothing and warns of nothing', () => {
   const genuine = fc.record({
     hooks: fc.record(
-      { 'podhooks.io/pre-start': fc.constant('echo hi'), 'podhooks.io/debug': fc.constant('true'), 'podhooks.io/pre-online': fc.constant('echo on'), 'podhooks.io/authz': fc.constant('true') },
+      {
+        'podhooks.io/pre-start': fc.constant('echo hi'),
+        'podhooks.io/debug': fc.constant('true'),
+        'podhooks.io/pre-online': fc.constant('echo on'),
+        'podhooks.io/warmup-urls': fc.constant('GET http://localhost:8080/warm x2'),
+        'podhooks.io/authz': fc.constant('true'),
+        'podhooks.io/post-offline': fc.constant('echo bye'),
+        'podhooks.io/traffic': fc.constant('manual'),
+      },
       { requiredKeys: [] },
     ),
     probe: fc.boolean(),
+    offline: fc.boolean(),
+    assign: fc.boolean(),
   });
   fc.assert(
-    fc.property(genuine, ({ hooks, probe }) => {
+    fc.property(genuine, ({ hooks, probe, offline, assign }) => {
+      const online = hooks['podhooks.io/pre-online'] || hooks['podhooks.io/warmup-urls'];
       const input: V1Pod = {
-        metadata: { name: 'p', namespace: 'shop', annotations: { ...hooks, ...(hooks['podhooks.io/pre-online'] ? { 'podhooks.io/check-url': 'http://localhost:8080/' } : {}) } },
+        metadata: { name: 'p', namespace: 'shop', ...(offline ? { labels: { 'podhooks.io/workload': 'batch' } } : {}), annotations: { ...hooks, ...(online ? { 'podhooks.io/check-url': 'http://localhost:8080/' } : {}) } },
         spec: { containers: [{ name: 'app', image: 'app:1', command: ['/app'], ports: [{ containerPort: 8443 }], ...(probe ? { livenessProbe: { httpGet: { path: '/', port: 8443 } } } : {}) }] },
       };
-      const once = injectPod(defaulted(input), opts);
+      const o = { config: assign ? assignConfig : config, nativeSidecars: true };
+      const once = injectPod(defaulted(input), o);
       fc.pre(once.errors.length === 0 && once.changed);
       const reinvoked = defaulted(once.pod);
-      const again = injectPod(reinvoked, opts);
+      const again = injectPod(reinvoked, o);
       expect({ untrusted: again.untrustedStatus, warnings: again.warnings.filter((w) => w.includes(STATUS)) }).toEqual({ untrusted: undefined, warnings: [] });
       expect(again.pod.metadata!.annotations![STATUS]).toBe(reinvoked.metadata!.annotations![STATUS]);
     }),
-    { numRuns: 50 },
+    { numRuns: 100 },
   );
 });
 
