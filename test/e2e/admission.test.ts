@@ -1,6 +1,6 @@
 // podhooks registered with a real kube-apiserver (same manifests as deploy/), called
 // over TLS with the generated caBundle, exercised with real pods and Deployments.
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer, type Server } from 'node:https';
 import { generateBundle } from '../../src/certs';
 import { tmpdir } from 'node:os';
@@ -219,9 +219,12 @@ test('a forged podhooks.io/status does not strip another injector: kubectl shows
   expect(JSON.parse(stored.metadata.annotations['podhooks.io/status']).initContainers).toEqual(['podhooks-tools', 'podhooks-logs']);
 });
 
-test('every golden output is accepted by the apiserver (server-side dry run)', async () => {
+test('every golden output made with the default config is accepted by the apiserver and re-injected unchanged, without a warning (server-side dry run)', async () => {
   const dir = join(ROOT, 'test/golden');
-  const files = readdirSync(dir).filter((f) => f.endsWith('.injected.yaml'));
+  // A case with a config of its own was injected with other settings than this server's,
+  // so this server does not trust its status (golden-defaulted.test.ts checks those cases
+  // with their own config).
+  const files = readdirSync(dir).filter((f) => f.endsWith('.injected.yaml') && !existsSync(join(dir, f.replace(/\.injected\.yaml$/, '.config.yaml'))));
   expect(files.length).toBeGreaterThan(5);
   const namespaces = new Set<string>();
   const runtimeClasses = new Set<string>();
