@@ -50,7 +50,7 @@ export async function certsCommand(opts: CertsOptions, config: Config): Promise<
   const { leaseLock } = await import('./kube/lease');
   const { CoordinationV1Api } = await import('@kubernetes/client-node');
   const cluster = (await connectCluster(config))!;
-  const store = new CertStore(cluster.kubeConfig, ref.namespace, ref.name, { mutating: c.mutatingWebhookConfiguration, validating: c.validatingWebhookConfiguration });
+  const store = new CertStore(cluster.kubeConfig, ref.namespace, ref.name, { mutating: c.mutatingWebhookConfiguration, validating: c.validatingWebhookConfiguration }, c.caSecretName);
   // The same Lease as the servers in certificates.mode secret: never two issuers at once.
   const lock = leaseLock(cluster.kubeConfig.makeApiClient(CoordinationV1Api), ref.namespace, c.leaseName, `podhooks-certs-cli_${hostname()}`, c.leaseDuration);
   const lines: string[] = [];
@@ -74,7 +74,7 @@ export async function certsCommand(opts: CertsOptions, config: Config): Promise<
       caPropagationMs: c.caPropagation * 1000,
       note: (msg, fields) => process.stderr.write(`${msg}${fields?.waitMs ? ` (${fields.waitMs} ms)` : ''}\n`),
     });
-    lines.push(`Secret ${store.secretRef} ${r.secret}${r.reason ? ` (${r.reason})` : ''}${r.newCA ? ', new CA' : ''}`);
+    lines.push(`Secret ${store.secretRef} ${r.secret}${r.reason ? ` (${r.reason})` : ''}${r.newCA ? ', new CA' : ''}${r.secret === 'unchanged' ? '' : `; the CA key is in Secret ${store.caSecretRef}`}`);
     if (opts.patchWebhooks) lines.push(r.patched.length ? `caBundle set on ${r.patched.join(', ')}` : 'caBundle already current on every webhook');
     if (opts.outDir) {
       writeBundle(opts.outDir, r.bundle);

@@ -4,7 +4,7 @@ import { constants, createPrivateKey, generateKeyPairSync, privateEncrypt, rando
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import forge from 'node-forge';
-import type { Config } from './config';
+import { ConfigError, type Config } from './config';
 
 export interface CertBundle {
   caCert: string;
@@ -108,12 +108,24 @@ export function writeBundle(dir: string, bundle: CertBundle): void {
   }
 }
 
-/** Loads tls.crt/tls.key from dir, generating a dev CA + serving cert first if absent. */
+/**
+ * Loads tls.crt/tls.key from dir, generating a dev CA + serving cert first when both are
+ * absent. One without the other is refused: generating would overwrite the one that is
+ * there (a real certificate whose key was not mounted, say) with a new dev CA's.
+ */
 export function ensureServingCert(dir: string, dnsNames: string[], ips: string[]): { cert: string; key: string; generated: boolean } {
   const certPath = join(dir, CERT_FILES.cert);
   const keyPath = join(dir, CERT_FILES.key);
+  const [hasCert, hasKey] = [existsSync(certPath), existsSync(keyPath)];
+  if (hasCert !== hasKey) {
+    const [present, missing] = hasCert ? [certPath, keyPath] : [keyPath, certPath];
+    throw new ConfigError(
+      `${present} exists but ${missing} does not; podhooks will not generate a development certificate over half a pair. ` +
+        `Fix: put the matching ${hasCert ? 'key' : 'certificate'} at ${missing} (check the Secret or volume that provides them), or remove ${present} to generate a development CA`,
+    );
+  }
   let generated = false;
-  if (!existsSync(certPath) || !existsSync(keyPath)) {
+  if (!hasCert) {
     writeBundle(dir, generateBundle(dnsNames, ips));
     generated = true;
   }

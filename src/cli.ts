@@ -64,6 +64,7 @@ export function buildProgram(invokedAs = 'podhooks'): Command {
     .option('--cert-dir <dir>', 'directory with tls.crt/tls.key (overrides server.certDir)')
     .addOption(new Option('--certificates-mode <mode>', 'files: certDir; secret: issue, store and renew in a Secret (overrides certificates.mode)').choices(['files', 'secret']))
     .addOption(new Option('--validation-engine <engine>', 'who enforces the validating rules (overrides validation.engine; docs/policy.md)').choices(['webhook', 'admission-policy', 'both']))
+    .option('--audit-interval-seconds <seconds>', 'audit the cluster\'s pods this often (overrides validation.auditIntervalSeconds)', (v) => Number(v))
     .action(async (opts) => {
       const config = loadConfig(opts.config);
       if (opts.port !== undefined) config.server.port = opts.port;
@@ -72,6 +73,10 @@ export function buildProgram(invokedAs = 'podhooks'): Command {
       if (opts.certDir !== undefined) config.server.certDir = opts.certDir;
       if (opts.certificatesMode !== undefined) config.certificates.mode = opts.certificatesMode;
       if (opts.validationEngine !== undefined) config.validation.engine = opts.validationEngine;
+      if (opts.auditIntervalSeconds !== undefined) {
+        if (!(Number.isInteger(opts.auditIntervalSeconds) && opts.auditIntervalSeconds >= 0)) throw new ExitError(`--audit-interval-seconds ${opts.auditIntervalSeconds}: expected a whole number of seconds, 0 or more`, 2);
+        config.validation.auditIntervalSeconds = opts.auditIntervalSeconds;
+      }
       const logger = createLogger(config.logLevel);
       const running = await startServer(config, logger);
       let interrupts = 0;

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { durationSeconds } from './duration';
+import { accessEntryProblem } from './registry/access';
 import { RULES } from './validate/rules';
 import { capacityProblem } from './authz/capacity';
 import { matchesRuntimeClass } from './validate/runtime-class';
@@ -17,6 +18,12 @@ const duration = z
   .string()
   .regex(/^[0-9]+(s|m|h)$/, 'a duration such as 30s, 10m or 720h')
   .transform((v) => durationSeconds(v)!);
+
+/** An allowedRegistries (host, host:port, CIDR) or internalCIDRs (CIDR) entry. */
+const accessEntry = (cidrOnly: boolean) => (value: string, ctx: z.RefinementCtx) => {
+  const problem = accessEntryProblem(value, cidrOnly);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+};
 
 const resources = z.strictObject({
   requests: z.strictObject({ cpu: quantity, memory: quantity }),
@@ -41,9 +48,22 @@ export const configSchema = z.strictObject({
       /** Seconds /readyz reports 503 before the listener closes (lets endpoints drain). */
       shutdownDelaySeconds: z.number().min(0).max(300).optional(),
       shutdownGraceSeconds: z.number().min(0).max(600).default(25),
+      /** Open connections on the webhook port; more are closed at accept (memory stays bounded). */
+      maxConnections: z.number().int().min(1).default(1000),
+      /** Time for the TLS handshake and, separately, for the request headers. */
+      headersTimeoutMs: z.number().int().min(100).default(10_000),
+      /** Time to receive a whole request. */
+      requestTimeoutMs: z.number().int().min(100).default(15_000),
+      /** An idle keep-alive connection is closed after this long. */
+      keepAliveTimeoutMs: z.number().int().min(100).default(65_000),
       /** The webhook configurations' timeoutSeconds (the apiserver allows 1-30); the latency
        *  histogram's buckets reach it. The Helm chart sets both from webhooks.timeoutSeconds. */
       webhookTimeoutSeconds: z.number().int().min(1).max(30).default(5),
+    })
+    .check((ctx) => {
+      if (ctx.value.headersTimeoutMs > ctx.value.requestTimeoutMs) {
+        ctx.issues.push({ code: 'custom', input: ctx.value.headersTimeoutMs, path: ['headersTimeoutMs'], message: `must not exceed server.requestTimeoutMs (${ctx.value.requestTimeoutMs})` });
+      }
     })
     .prefault({}),
   injection: z
@@ -81,10 +101,16 @@ export const configSchema = z.strictObject({
   registry: z
     .strictObject({
       enabled: z.boolean().default(true),
-      timeoutMs: z.number().int().min(100).max(60000).default(3000),
+      /** One deadline for a whole lookup (secrets, manifests, token, redirects, config); the webhook's own timeout is 5 s. */
+      timeoutMs: z.number().int().min(100).max(60000).default(2000),
       cacheSize: z.number().int().min(0).default(1000),
       /** Registries reached over plain HTTP (host:port), e.g. a local test registry. */
       insecureRegistries: z.array(z.string()).default([]),
+      /** Registries, token services and redirect targets (host, host:port or CIDR) that may be reached
+       *  although their addresses are not public (loopback, private, link-local, cluster-internal). */
+      allowedRegistries: z.array(z.string().superRefine(accessEntry(false))).default([]),
+      /** Ranges that count as internal besides the special-purpose ones: pod and service CIDRs that are publicly routable. */
+      internalCIDRs: z.array(z.string().superRefine(accessEntry(true))).default([]),
     })
     .prefault({}),
   debug: z
@@ -94,6 +120,22 @@ export const configSchema = z.strictObject({
       /** Loopback port the JVM's JDWP agent listens on; socat forwards the debug port to it. */
       jvmPort: z.number().int().min(1).max(65535).default(15005),
       socatImage: z.string().optional(),
+      /** The debug port listens on 127.0.0.1 (reached with kubectl port-forward) unless exposed here. */
+      network: z
+        .strictObject({
+          /** Namespaces with this label get the debug port on the pod network, from allowFrom only. */
+          namespaceLabel: z.string().min(1).default('podhooks.io/debug-network=allowed'),
+          /** Every namespace where debug mode is allowed gets it (no label needed). */
+          allNamespaces: z.boolean().default(false),
+          /** The one CIDR the exposed debug port accepts connections from (socat's range= takes one). */
+          allowFrom: z.string().superRefine(accessEntry(true)).optional(),
+        })
+        .prefault({})
+        .check((ctx) => {
+          if (ctx.value.allNamespaces && !ctx.value.allowFrom) {
+            ctx.issues.push({ code: 'custom', input: true, path: ['allNamespaces'], message: 'needs debug.network.allowFrom, the CIDR debuggers connect from' });
+          }
+        }),
     })
     .prefault({}),
   authz: z
@@ -195,6 +237,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       mode: z.enum(['files', 'secret']).default('files'),
       secretName: z.string().min(1).default('podhooks-tls'),
+      /** The CA's key lives here, apart from the serving Secret the webhook pods read (same namespace). */
+      caSecretName: z.string().min(1).default('podhooks-ca'),
       leaseName: z.string().min(1).default('podhooks-certificates'),
       mutatingWebhookConfiguration: z.string().min(1).default('podhooks'),
       validatingWebhookConfiguration: z.string().min(1).default('podhooks'),

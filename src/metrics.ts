@@ -79,6 +79,12 @@ export class Metrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  readonly connectionsDropped = new Counter({
+    name: 'podhooks_connections_dropped_total',
+    help: 'Connections closed at accept because server.maxConnections (webhook port) or the metrics port limit was reached.',
+    labelNames: ['port'] as const,
+    registers: [this.registry],
+  });
   readonly certExpiry = new Gauge({
     name: 'podhooks_certificate_expiry_timestamp_seconds',
     help: 'notAfter of the serving certificate in use.',

@@ -4,8 +4,10 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { compare } from 'fast-json-patch';
 import type { Config } from '../config';
 import { A } from '../mutate/annotations';
+import { debugAllowFrom } from '../mutate/debug';
 import { injectPrepared, preparePod, type PreparedPod } from '../mutate/inject';
-import { describePlacement, placeOnly, type PlacementPlan } from '../mutate/placement';
+import { placeOnly } from '../mutate/place-only';
+import { describePlacement, type PlacementPlan } from '../mutate/placement';
 import { StatusError } from '../mutate/uninject';
 import type { NamespaceFacts } from '../validate/admitted';
 import { judge, needsNamespaceFacts } from '../validate/judge';
@@ -26,8 +28,9 @@ export interface Outcome {
 }
 
 export interface ImageConfigSource {
-  /** ENTRYPOINT(+CMD) per container; throws an Error whose message says what failed. */
-  commands(pod: V1Pod, namespace: string | undefined, lookups: PreparedPod['imageLookups']): Promise<Record<string, string[] | Error>>;
+  /** ENTRYPOINT(+CMD) per container, each answer or an Error whose message says what failed.
+   *  `signal` fires when the apiserver stops waiting: lookups stop too. */
+  commands(pod: V1Pod, namespace: string | undefined, lookups: PreparedPod['imageLookups'], signal?: AbortSignal): Promise<Record<string, string[] | Error>>;
 }
 
 export interface RuntimeClassSource {
@@ -58,7 +61,8 @@ function isPod(req: AdmissionRequest): boolean {
   return req.kind.kind === 'Pod' && (req.kind.group ?? '') === '' && !req.subResource;
 }
 
-export async function mutate(req: AdmissionRequest, ctx: AdmissionContext): Promise<Outcome> {
+/** `signal` fires when the apiserver gives up on this review (its timeout, or it closed the connection). */
+export async function mutate(req: AdmissionRequest, ctx: AdmissionContext, signal?: AbortSignal): Promise<Outcome> {
   if (!isPod(req)) return allow(req.uid, `kind ${req.kind.kind} is not mutated`);
   if (req.operation !== 'CREATE') return allow(req.uid, `operation ${req.operation} is not mutated`);
   const pod = req.object as V1Pod;
@@ -67,7 +71,7 @@ export async function mutate(req: AdmissionRequest, ctx: AdmissionContext): Prom
 
   let imageCommands: Record<string, string[]> | undefined;
   if (prepared.imageLookups.length && ctx.images && ctx.config.registry.enabled) {
-    const answers = await ctx.images.commands(pod, namespace, prepared.imageLookups);
+    const answers = await ctx.images.commands(pod, namespace, prepared.imageLookups, signal);
     imageCommands = {};
     for (const [container, answer] of Object.entries(answers)) {
       if (answer instanceof Error) prepared.errors.push(`container ${container}: ${answer.message}; set annotation podhooks.io/entrypoint.${container} or add command to the container`);
@@ -77,11 +81,13 @@ export async function mutate(req: AdmissionRequest, ctx: AdmissionContext): Prom
   // Not an annotation problem: denied in invalidAnnotations warn mode too.
   const placement = await checkRuntimeClass(prepared.placement, ctx);
   if (placement.error) return denyPlacement(req.uid, placement.error);
+  const debugNetwork = await debugExposure(prepared, ctx, namespace);
   const result = injectPrepared(prepared, {
     config: ctx.config,
     nativeSidecars: ctx.nativeSidecars,
     namespace,
     imageCommands,
+    debugAllowFrom: debugNetwork.allowFrom,
     // Called by injection only when it really adds the authz container (not for whitelisted-only
     // ports, denials, or a reinvocation that keeps the offset the pod already has).
     authzStartOffsetMs: ctx.authzOffset ? () => ctx.authzOffset!(pod, namespace, req.dryRun === true) : undefined,
@@ -99,12 +105,17 @@ export async function mutate(req: AdmissionRequest, ctx: AdmissionContext): Prom
   // (terminationMessagePath, fieldRef apiVersion, ...); the same plan means no change.
   const status = (p: V1Pod) => p.metadata?.annotations?.[A.status];
   if (prepared.previous && status(result.pod) === status(pod)) return allow(req.uid, 'already injected');
-  return patched(req, pod, result.pod, [...result.warnings, ...placement.warnings], result.placement);
+  const warnings = [...result.warnings, ...placement.warnings, ...(debugNetwork.warning ? [debugNetwork.warning] : [])];
+  return patched(req, pod, result.pod, warnings, result.placement, statusFindings(result));
 }
 
-function patched(req: AdmissionRequest, pod: V1Pod, injected: V1Pod, warnings: string[], plan: PlacementPlan | undefined): Outcome {
+function patched(req: AdmissionRequest, pod: V1Pod, injected: V1Pod, warnings: string[], plan: PlacementPlan | undefined, findings?: Finding[]): Outcome {
   const patch = compare(pod, injected);
   if (patch.length === 0) return allow(req.uid, 'already injected');
+  const auditAnnotations: Record<string, string> = {};
+  // A change podhooks made on its own (no annotation asked for it) lands in the audit log.
+  if (plan) auditAnnotations['placement-assigned'] = describePlacement(plan);
+  if (findings) auditAnnotations[`warn-${findings[0].rule}`] = findings[0].message;
   return {
     response: {
       uid: req.uid,
@@ -112,12 +123,39 @@ function patched(req: AdmissionRequest, pod: V1Pod, injected: V1Pod, warnings: s
       patchType: 'JSONPatch',
       patch: Buffer.from(JSON.stringify(patch)).toString('base64'),
       ...(warnings.length ? { warnings: warnings.map(shortWarning) } : {}),
-      // A change podhooks made on its own (no annotation asked for it) lands in the audit log.
-      ...(plan ? { auditAnnotations: { 'placement-assigned': describePlacement(plan) } } : {}),
+      ...(Object.keys(auditAnnotations).length ? { auditAnnotations } : {}),
     },
     decision: 'patched',
     ...(plan ? { reason: describePlacement(plan), placement: plan.runtimeClass } : {}),
+    ...(findings ? { findings } : {}),
   };
+}
+
+/**
+ * Where the debug port listens: on 127.0.0.1 (kubectl port-forward), or on the pod network
+ * from debug.network.allowFrom only when the config or the namespace's label allows it.
+ * Labels that cannot be read keep it private, and the answer says so.
+ */
+async function debugExposure(prepared: PreparedPod, ctx: AdmissionContext, namespace: string | undefined): Promise<{ allowFrom?: string; warning?: string }> {
+  const net = ctx.config.debug.network;
+  if (!prepared.parsed?.spec.debug || !net.allowFrom || net.allNamespaces) return { allowFrom: debugAllowFrom(ctx.config, undefined) };
+  const privately = 'podhooks debug: port stays on 127.0.0.1 (kubectl port-forward);';
+  if (!namespace || !ctx.namespaces) return { warning: `${privately} namespace labels cannot be read` };
+  try {
+    return { allowFrom: debugAllowFrom(ctx.config, await ctx.namespaces.labels(namespace)) };
+  } catch (err) {
+    return { warning: `${privately} ${(err as Error).message}` };
+  }
+}
+
+/**
+ * A forged or foreign podhooks.io/status was ignored, or its runtime class record was:
+ * recorded like a policy warning (log line, metric, Event, audit annotation).
+ */
+function statusFindings(ignored: { untrustedStatus?: string; keptRuntimeClass?: string }): Finding[] | undefined {
+  const message = ignored.untrustedStatus ? `ignored, injected as if absent: ${ignored.untrustedStatus}` : ignored.keptRuntimeClass;
+  if (!message) return undefined;
+  return [{ rule: 'untrusted-status', action: 'warn', field: `metadata.annotations['${A.status}']`, message }];
 }
 
 /** Placement may only assign a RuntimeClass that exists; without cluster access it says it could not check. */
@@ -145,7 +183,7 @@ export async function mutatePlacement(req: AdmissionRequest, ctx: AdmissionConte
   if (namespace && (namespace === ctx.config.namespace || ctx.config.injection.excludedNamespaces.includes(namespace))) return allow(req.uid, `namespace ${namespace} is excluded`);
   let placed: ReturnType<typeof placeOnly>;
   try {
-    placed = placeOnly(pod, namespace, ctx.config);
+    placed = placeOnly(pod, namespace, ctx.config, ctx.nativeSidecars);
   } catch (err) {
     if (!(err instanceof StatusError)) throw err;
     return deny(req.uid, `podhooks: ${err.message}`);
@@ -153,7 +191,9 @@ export async function mutatePlacement(req: AdmissionRequest, ctx: AdmissionConte
   if (!placed.plan) return allow(req.uid, 'placement: nothing to assign');
   const check = await checkRuntimeClass(placed.plan, ctx);
   if (check.error) return denyPlacement(req.uid, check.error);
-  return patched(req, pod, placed.pod, check.warnings, placed.plan);
+  // A status injection would not trust is not extended: it is replaced, and that is said.
+  const ignored = placed.untrustedStatus ? [`podhooks: ${A.status} was ignored: ${placed.untrustedStatus}`] : [];
+  return patched(req, pod, placed.pod, [...ignored, ...check.warnings], placed.plan, statusFindings(placed));
 }
 
 function deny(uid: string, message: string): Outcome {

@@ -53,7 +53,8 @@ function workloadObject(req: AdmissionRequest, namespace: string): V1ObjectRefer
 }
 
 export function eventFor(req: AdmissionRequest, outcome: Outcome, findings: Finding[]): PodhooksEvent | undefined {
-  const reason = REASONS[outcome.decision as keyof typeof REASONS];
+  // A patched pod with a warning finding (an ignored podhooks.io/status) is a warning too.
+  const reason = REASONS[outcome.decision as keyof typeof REASONS] ?? (findings.some((f) => f.action === 'warn') ? REASONS.warned : undefined);
   if (!reason) return undefined;
   const pod = req.object as V1Pod | undefined;
   const namespace = req.namespace || pod?.metadata?.namespace || 'default';
@@ -93,7 +94,7 @@ export interface DecisionRecorderOptions {
 
 export function createDecisionRecorder(opts: DecisionRecorderOptions) {
   return function recordDecision(webhook: string, req: AdmissionRequest, outcome: Outcome): void {
-    if (outcome.decision === 'allowed' || outcome.decision === 'patched') return;
+    if ((outcome.decision === 'allowed' || outcome.decision === 'patched') && !outcome.findings?.length) return;
     // After the answer is on the wire; deferred once more so this request's own log
     // line and metrics come first and the next request is not queued behind us.
     setImmediate(() => {

@@ -53,6 +53,13 @@ export const chartValuesSchema = z.strictObject({
       renewBefore: duration,
     }),
   }),
+  networkPolicy: z
+    .strictObject({
+      enabled: z.boolean().describe('An opt-in NetworkPolicy (deploy/components/network-policy): only apiserverCIDRs reach the webhook port, only metricsFrom the metrics port.'),
+      apiserverCIDRs: z.array(z.string().min(1)).describe('Required when enabled: the addresses the kube-apiservers connect from. A wrong list blocks the apiserver, and the fail-closed mutating webhooks then refuse opted-in pods.'),
+      metricsFrom: z.array(object).describe('NetworkPolicyPeers that may scrape the metrics port.'),
+    })
+    .describe('Read docs/install.md "Security model" before enabling.'),
   validation: z.strictObject({
     engine: z.enum(['webhook']).describe('Reserved: how validation is enforced. Only "webhook" today; "policy" and "both" (ValidatingAdmissionPolicies) will follow.'),
   }),

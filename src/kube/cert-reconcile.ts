@@ -32,8 +32,13 @@ export async function reconcileCertificates(store: CertStore, policy: CertPolicy
   const stored = await store.readSecret();
   const plan = planCertificates(stored?.bundle, policy, { force: opts.force });
   if (!plan) {
+    // Valid, but the CA key still sits in the serving Secret (written by an older podhooks): move it.
+    const moved = stored!.caKeyInServingSecret;
+    if (moved) await store.writeSecret(stored!.bundle!, stored);
     const patched = opts.patchWebhooks ? await store.patchCaBundles(stored!.bundle!.caCert) : [];
-    return { secret: 'unchanged', newCA: false, bundle: stored!.bundle!, patched };
+    return moved
+      ? { secret: 'updated', reason: `moved the CA key to Secret ${store.caSecretRef}`, newCA: false, bundle: stored!.bundle!, patched }
+      : { secret: 'unchanged', newCA: false, bundle: stored!.bundle!, patched };
   }
   const reason = stored?.problem ?? plan.reason;
   note('issuing certificates', { secret: store.secretRef, reason, newCA: plan.newCA });
@@ -50,7 +55,7 @@ export async function reconcileCertificates(store: CertStore, policy: CertPolicy
       }
     }
   }
-  await store.writeSecret(plan.bundle, stored?.resourceVersion, stored !== undefined);
+  await store.writeSecret(plan.bundle, stored);
   if (opts.patchWebhooks) for (const p of await store.patchCaBundles(plan.bundle.caCert)) patched.add(p);
   return { secret: stored ? 'updated' : 'created', reason, newCA: plan.newCA, bundle: plan.bundle, patched: [...patched] };
 }

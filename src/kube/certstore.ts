@@ -1,8 +1,13 @@
-// Self-managed certificates in the cluster: a kubernetes.io/tls Secret (tls.crt, tls.key,
-// ca.crt = the trust bundle, ca.key = the signing CA's key) and the caBundle of every
-// webhook in podhooks' two webhook configurations. Loaded lazily with client-node.
+// Self-managed certificates in the cluster: the serving Secret (kubernetes.io/tls:
+// tls.crt, tls.key, ca.crt = the trust bundle), which the webhook pods read or mount, and
+// the CA Secret (kubernetes.io/tls: tls.crt = the signing CA, tls.key = its key), which
+// only the issuer reads: `podhooks certs` with your credentials, or the replicas in
+// certificates.mode secret. Keeping the CA key out of the serving Secret means a reader
+// of that Secret cannot mint certificates the webhooks' caBundle trusts. Also the caBundle
+// of every webhook in podhooks' two webhook configurations. Loaded lazily with client-node.
 import { AdmissionregistrationV1Api, CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import type { CertBundle } from '../certs';
+import { splitPem } from '../certplan';
 import { ClusterError } from './cluster';
 
 export interface WebhookTargets {
@@ -12,8 +17,15 @@ export interface WebhookTargets {
 
 export interface StoredSecret {
   bundle?: CertBundle;
+  /** Of the serving Secret (undefined: it does not exist). */
   resourceVersion?: string;
-  /** The Secret exists but lacks keys: named so the caller can say why it is replaced. */
+  exists: boolean;
+  /** Of the CA Secret. */
+  caResourceVersion?: string;
+  caExists: boolean;
+  /** The CA key was found in the serving Secret (written before it had its own Secret): move it. */
+  caKeyInServingSecret?: boolean;
+  /** The Secrets exist but lack keys: named so the caller can say why they are replaced. */
   problem?: string;
 }
 
@@ -51,6 +63,7 @@ export class CertStore {
     readonly namespace: string,
     readonly secretName: string,
     readonly webhooks: WebhookTargets,
+    readonly caSecretName: string,
   ) {
     this.core = kubeConfig.makeApiClient(CoreV1Api);
     this.admission = kubeConfig.makeApiClient(AdmissionregistrationV1Api);
@@ -60,39 +73,59 @@ export class CertStore {
     return `${this.namespace}/${this.secretName}`;
   }
 
-  async readSecret(): Promise<StoredSecret | undefined> {
-    let secret: V1Secret;
-    try {
-      secret = await this.core.readNamespacedSecret({ name: this.secretName, namespace: this.namespace });
-    } catch (err) {
-      if (code(err) === 404) return undefined;
-      throw new CertStoreError(`reading Secret ${this.secretRef}: ${apiMessage(err)}`);
-    }
-    const [cert, key, caCert, caKey] = ['tls.crt', 'tls.key', 'ca.crt', 'ca.key'].map((k) => decode(secret.data, k));
-    const missing = Object.entries({ 'tls.crt': cert, 'tls.key': key, 'ca.crt': caCert, 'ca.key': caKey })
-      .filter(([, v]) => !v)
-      .map(([k]) => k);
-    const resourceVersion = secret.metadata?.resourceVersion;
-    if (missing.length) return { resourceVersion, problem: `Secret ${this.secretRef} lacks ${missing.join(', ')}` };
-    return { resourceVersion, bundle: { cert: cert!, key: key!, caCert: caCert!, caKey: caKey! } };
+  get caSecretRef(): string {
+    return `${this.namespace}/${this.caSecretName}`;
   }
 
-  /** Creates the Secret, or replaces it only if nobody changed it since `resourceVersion`. */
-  async writeSecret(bundle: CertBundle, resourceVersion: string | undefined, exists: boolean): Promise<void> {
-    const body: V1Secret = {
+  private async read(name: string): Promise<V1Secret | undefined> {
+    try {
+      return await this.core.readNamespacedSecret({ name, namespace: this.namespace });
+    } catch (err) {
+      if (code(err) === 404) return undefined;
+      throw new CertStoreError(`reading Secret ${this.namespace}/${name}: ${apiMessage(err)}`);
+    }
+  }
+
+  /** The stored bundle (serving Secret + CA key), undefined when neither Secret exists. */
+  async readSecret(): Promise<StoredSecret | undefined> {
+    const [secret, ca] = await Promise.all([this.read(this.secretName), this.read(this.caSecretName)]);
+    if (!secret && !ca) return undefined;
+    const state = { exists: !!secret, resourceVersion: secret?.metadata?.resourceVersion, caExists: !!ca, caResourceVersion: ca?.metadata?.resourceVersion };
+    const [cert, key, caCert, legacyKey] = ['tls.crt', 'tls.key', 'ca.crt', 'ca.key'].map((k) => decode(secret?.data, k));
+    const caKey = decode(ca?.data, 'tls.key') ?? legacyKey;
+    const missing = [
+      ...Object.entries({ 'tls.crt': cert, 'tls.key': key, 'ca.crt': caCert }).flatMap(([k, v]) => (v ? [] : [`${k} in Secret ${this.secretRef}`])),
+      ...(caKey ? [] : [`tls.key in Secret ${this.caSecretRef} (the CA key)`]),
+    ];
+    if (missing.length) return { ...state, problem: `missing ${missing.join(', ')}` };
+    return { ...state, caKeyInServingSecret: !decode(ca?.data, 'tls.key'), bundle: { cert: cert!, key: key!, caCert: caCert!, caKey: caKey! } };
+  }
+
+  /** Writes both Secrets, each replaced only if nobody changed it since it was read. The CA first. */
+  async writeSecret(bundle: CertBundle, stored: StoredSecret | undefined): Promise<void> {
+    const labels = { 'app.kubernetes.io/name': 'podhooks', 'app.kubernetes.io/managed-by': 'podhooks' };
+    const secret = (name: string, resourceVersion: string | undefined, data: Record<string, string>): V1Secret => ({
       apiVersion: 'v1',
       kind: 'Secret',
       type: 'kubernetes.io/tls',
-      metadata: { name: this.secretName, namespace: this.namespace, resourceVersion, labels: { 'app.kubernetes.io/name': 'podhooks', 'app.kubernetes.io/managed-by': 'podhooks' } },
-      data: { 'tls.crt': encode(bundle.cert), 'tls.key': encode(bundle.key), 'ca.crt': encode(bundle.caCert), 'ca.key': encode(bundle.caKey) },
-    };
+      metadata: { name, namespace: this.namespace, resourceVersion, labels },
+      data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, encode(v)])),
+    });
+    const signer = splitPem(bundle.caCert)[0] ?? bundle.caCert;
+    await this.write(secret(this.caSecretName, stored?.caResourceVersion, { 'tls.crt': signer, 'tls.key': bundle.caKey }), stored?.caExists ?? false);
+    await this.write(secret(this.secretName, stored?.resourceVersion, { 'tls.crt': bundle.cert, 'tls.key': bundle.key, 'ca.crt': bundle.caCert }), stored?.exists ?? false);
+  }
+
+  private async write(body: V1Secret, exists: boolean): Promise<void> {
+    const name = body.metadata!.name!;
+    const ref = `${this.namespace}/${name}`;
     try {
-      if (exists) await this.core.replaceNamespacedSecret({ name: this.secretName, namespace: this.namespace, body });
+      if (exists) await this.core.replaceNamespacedSecret({ name, namespace: this.namespace, body });
       else await this.core.createNamespacedSecret({ namespace: this.namespace, body });
     } catch (err) {
-      if (code(err) === 409) throw new CertStoreError(`Secret ${this.secretRef} was changed by someone else meanwhile; run again`);
-      if (code(err) === 404) throw new CertStoreError(`cannot create Secret ${this.secretRef}: namespace ${this.namespace} does not exist (apply deploy/ first)`);
-      throw new CertStoreError(`writing Secret ${this.secretRef}: ${apiMessage(err)}`);
+      if (code(err) === 409) throw new CertStoreError(`Secret ${ref} was changed by someone else meanwhile; run again`);
+      if (code(err) === 404) throw new CertStoreError(`cannot create Secret ${ref}: namespace ${this.namespace} does not exist (apply deploy/ first)`);
+      throw new CertStoreError(`writing Secret ${ref}: ${apiMessage(err)}`);
     }
   }
 

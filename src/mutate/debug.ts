@@ -3,6 +3,7 @@
 // passes while a debugger is connected, so a JVM paused at a breakpoint is not killed.
 // Readiness is left alone: a paused JVM should take no traffic.
 import type { V1Container, V1EnvVar, V1Pod } from '@kubernetes/client-node';
+import { isIP } from 'node:net';
 import type { Config } from '../config';
 import { A, formatAnnotationError, type HookSpec } from './annotations';
 import { addEnv, addMounts, type PodDraft } from './draft';
@@ -20,9 +21,33 @@ export function jdwpAgent(jvmPort: number, suspend: boolean): string {
   return `-agentlib:jdwp=transport=dt_socket,server=y,suspend=${suspend ? 'y' : 'n'},address=127.0.0.1:${jvmPort}`;
 }
 
-/** The debug proxy: one forked socat per debugger connection, to the JVM's loopback port. */
-export function socatCommand(debugPort: number, jvmPort: number): string[] {
-  return ['socat', '-d', '-d', `TCP-LISTEN:${debugPort},fork,reuseaddr`, `TCP:127.0.0.1:${jvmPort}`];
+/**
+ * The debug proxy: one forked socat per debugger connection, to the JVM's loopback port.
+ * It listens on 127.0.0.1 (kubectl port-forward reaches it, guarded by RBAC on
+ * pods/portforward) unless `allowFrom` exposes it on the pod network, and then socat
+ * refuses every peer outside that CIDR.
+ */
+export function socatCommand(debugPort: number, jvmPort: number, allowFrom?: string): string[] {
+  let listen = `TCP-LISTEN:${debugPort},bind=127.0.0.1,fork,reuseaddr`;
+  if (allowFrom) {
+    const [address, prefix] = allowFrom.split('/');
+    listen = isIP(address) === 6 ? `TCP6-LISTEN:${debugPort},fork,reuseaddr,range=[${address}]/${prefix}` : `TCP-LISTEN:${debugPort},fork,reuseaddr,range=${allowFrom}`;
+  }
+  return ['socat', '-d', '-d', listen, `TCP:127.0.0.1:${jvmPort}`];
+}
+
+/** "key=value" requires that value; a bare "key" only requires the label to exist. */
+function hasLabel(labels: Record<string, string>, spec: string): boolean {
+  const i = spec.indexOf('=');
+  const actual = labels[i < 0 ? spec : spec.slice(0, i)];
+  return actual !== undefined && (i < 0 || actual === spec.slice(i + 1));
+}
+
+/** The CIDR to expose the debug port to for a namespace with these labels, or undefined (127.0.0.1 only). */
+export function debugAllowFrom(config: Config, namespaceLabels: Record<string, string> | undefined): string | undefined {
+  const net = config.debug.network;
+  if (!net.allowFrom) return undefined;
+  return net.allNamespaces || (namespaceLabels && hasLabel(namespaceLabels, net.namespaceLabel)) ? net.allowFrom : undefined;
 }
 
 function portsOf(pod: V1Pod): { port: number; where: string }[] {
@@ -101,13 +126,13 @@ export function debugWarnings(pod: V1Pod, debug: Debug): string[] {
 }
 
 /** Adds debug mode to the draft; call debugErrors first (this assumes a clean plan). */
-export function addDebug(draft: PodDraft, debug: Debug, config: Config, bin: string, native: boolean): void {
+export function addDebug(draft: PodDraft, debug: Debug, config: Config, bin: string, native: boolean, allowFrom?: string): void {
   const { jvmPort } = config.debug;
   draft.addSidecar(
     NAMES.debug,
     {
       ...injectedContainerBase(config, config.debug.socatImage ?? config.injection.toolsImage),
-      command: socatCommand(debug.port, jvmPort),
+      command: socatCommand(debug.port, jvmPort, allowFrom),
       ports: [{ name: uniquePortName(draft.pod, 'jdwp'), containerPort: debug.port, protocol: 'TCP' }],
     },
     native,

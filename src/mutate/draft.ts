@@ -48,6 +48,8 @@ export interface InjectionStatus {
   runtimeClassName?: string;
   /** The pod's own spec.terminationGracePeriodSeconds (null: unset) when podhooks raised it (post-offline). */
   terminationGracePeriodSeconds?: number | null;
+  /** The podhooks.io/* annotations that drove the injection (trust.ts checks the status against them). */
+  intent?: Record<string, string | null>;
 }
 
 export function emptyStatus(): InjectionStatus {

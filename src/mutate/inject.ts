@@ -16,7 +16,8 @@ import { addPostOffline, POST_OFFLINE_LOG, postOfflineErrors, streamerLifecycle 
 import { ProbeError } from './probes';
 import { addTrafficGate } from './traffic';
 import { appsToOutlive, endSidecarsWithApps } from './sidecar-end';
-import { StatusError, uninject } from './uninject';
+import { intentHolds, intentOf, placementOnly, recordMismatch, undoPrevious, withIntent, withoutStatus } from './trust';
+import { readStatus, StatusError } from './uninject';
 
 export interface ImageLookup {
   container: string;
@@ -31,6 +32,12 @@ export interface PreparedPod {
   base: V1Pod;
   parsed?: ParsedAnnotations;
   previous?: InjectionStatus;
+  /** Why podhooks.io/status was not trusted and treated as absent (trust.ts). */
+  untrustedStatus?: string;
+  /** Why its runtime class record was not undone (the class stays; trust.ts). */
+  keptRuntimeClass?: string;
+  namespace?: string;
+  nativeSidecars?: boolean;
   /** Why nothing is injected (excluded namespace, opt-out, no hooks requested). */
   skip?: string;
   errors: string[];
@@ -46,6 +53,8 @@ export interface InjectOptions {
   namespace?: string;
   /** ENTRYPOINT(+CMD) per container, from the registry, for `imageLookups`. */
   imageCommands?: Record<string, string[]>;
+  /** The CIDR the debug port is exposed to on the pod network (debug.network); unset: 127.0.0.1 only. */
+  debugAllowFrom?: string;
   /** Milliseconds the authorization client waits before its first call (per-app pacing); a
    *  function is called only when the authz container is really added (it may take a token). */
   authzStartOffsetMs?: StartOffset;
@@ -59,6 +68,10 @@ export interface InjectResult {
   warnings: string[];
   /** Set when placement assigned the pod's runtime class. */
   placement?: PlacementPlan;
+  /** Why podhooks.io/status was ignored (treated as absent); the caller records it. */
+  untrustedStatus?: string;
+  /** Why its runtime class record was ignored (the class stays); the caller records it. */
+  keptRuntimeClass?: string;
 }
 
 /** `nativeSidecars`: as InjectOptions' (it decides whether classic sidecars need the app's ENTRYPOINT). */
@@ -78,15 +91,25 @@ export function preparePod(pod: V1Pod, config: Config, namespace = pod.metadata?
     prepared.skip = `namespace ${namespace} is excluded from injection`;
     return prepared;
   }
+  prepared.namespace = namespace;
+  prepared.nativeSidecars = nativeSidecars;
   try {
-    const undone = uninject(pod);
+    const undone = undoPrevious(pod, config, namespace);
     prepared.base = undone.pod;
     prepared.previous = undone.status;
+    prepared.untrustedStatus = undone.untrusted;
+    prepared.keptRuntimeClass = undone.keptRuntimeClass;
   } catch (err) {
     if (err instanceof StatusError) prepared.errors.push(err.message);
     else throw err;
     return prepared;
   }
+  return planInjection(prepared, config);
+}
+
+/** Parses the base's annotations and decides placement, the targets and which images to look up. */
+function planInjection(prepared: PreparedPod, config: Config): PreparedPod {
+  const { namespace, nativeSidecars = config.injection.nativeSidecars !== 'false' } = prepared;
   prepared.placement = placementFor(prepared.base, namespace, config);
   const parsed = parseAnnotations(prepared.base, {
     preOnlineTimeoutSeconds: config.injection.preOnlineTimeoutSeconds,
@@ -116,7 +139,9 @@ export function preparePod(pod: V1Pod, config: Config, namespace = pod.metadata?
   for (const name of wrapped) {
     const c = prepared.base.spec!.containers.find((x) => x.name === name)!;
     if (c.command?.length || parsed.spec.entrypoints[name]) continue;
-    const known = prepared.previous?.changed[name]?.imageCommand;
+    // Only for a container the previous injection really wrapped (it has a command now).
+    const hadWrapper = prepared.original.spec?.containers.find((x) => x.name === name)?.command?.length;
+    const known = hadWrapper ? prepared.previous?.changed[name]?.imageCommand : undefined;
     if (known) parsed.spec.entrypoints[name] = known;
     else prepared.imageLookups.push({ container: name, image: c.image ?? '', hasArgs: !!c.args?.length });
   }
@@ -132,7 +157,67 @@ function entrypointError(lookup: ImageLookup, reason: string, hook: boolean): st
   );
 }
 
+/**
+ * Re-injects the uninjected pod with the intent the status recorded (and the offset it
+ * was given) and compares: `untrusted` says why the status does not hold; `result` is
+ * that re-injection when the intent is still the pod's, so it is the answer.
+ */
+function checkPrevious(prepared: PreparedPod, options: InjectOptions): { untrusted?: string; result?: InjectResult } {
+  const previous = prepared.previous!;
+  const sameIntent = !previous.intent || intentHolds(prepared.base, previous.intent);
+  const base = sameIntent ? prepared.base : withIntent(prepared.base, previous.intent!);
+  const { original, namespace } = prepared;
+  const check = planInjection({ original, base, previous, errors: [], imageLookups: [], namespace, nativeSidecars: options.nativeSidecars }, options.config);
+  if (check.errors.length || check.imageLookups.length) return { untrusted: 'injecting the pod again from it fails, so it does not describe a podhooks injection' };
+  const again = build(check, { ...options, imageCommands: {} }, previousOffset(original, previous));
+  const untrusted = again.errors.length ? 'injecting the pod again from it fails' : recordMismatch(original, previous, again.changed ? again.pod : undefined);
+  if (untrusted) return { untrusted };
+  return sameIntent ? { result: again } : {};
+}
+
+/** The result, saying that an untrusted podhooks.io/status (or its runtime class record) was ignored. */
+function noticed(result: InjectResult, prepared: PreparedPod): InjectResult {
+  const { untrustedStatus, keptRuntimeClass } = prepared;
+  const why = untrustedStatus ?? keptRuntimeClass;
+  if (!why) return result;
+  const notice = untrustedStatus ? `${A.status} was ignored: ${untrustedStatus}` : `${A.status}: ${keptRuntimeClass}`;
+  const said = result.errors.length ? { ...result, errors: [notice, ...result.errors] } : { ...result, warnings: [`podhooks: ${notice}`, ...result.warnings] };
+  return untrustedStatus ? { ...said, untrustedStatus } : { ...said, keptRuntimeClass };
+}
+
+/**
+ * Why the pod's podhooks.io/status would not be trusted by injection, or undefined (also
+ * when it has none). Throws StatusError when it is not JSON of the known format.
+ */
+export function statusDistrust(pod: V1Pod, options: InjectOptions): string | undefined {
+  const prepared = preparePod(pod, options.config, options.namespace ?? pod.metadata?.namespace, options.nativeSidecars);
+  if (prepared.untrustedStatus) return prepared.untrustedStatus;
+  if (!prepared.previous) {
+    if (!readStatus(pod)) return undefined;
+    return `it cannot be checked: ${prepared.skip ?? prepared.errors.join('; ')}`;
+  }
+  return placementOnly(prepared.previous) ? undefined : checkPrevious(prepared, options).untrusted;
+}
+
 export function injectPrepared(prepared: PreparedPod, options: InjectOptions): InjectResult {
+  if (prepared.errors.length) return noticed({ pod: prepared.original, changed: false, errors: prepared.errors, warnings: [] }, prepared);
+  let offset = options.authzStartOffsetMs;
+  // A status that records only a runtime class (placement) was checked when it was undone;
+  // there is no hook injection to compare.
+  if (prepared.previous && !placementOnly(prepared.previous)) {
+    const checked = checkPrevious(prepared, options);
+    if (checked.result) return noticed(checked.result, prepared);
+    if (checked.untrusted) {
+      const { original, namespace, nativeSidecars } = prepared;
+      return injectPrepared(planInjection({ original, base: withoutStatus(original), errors: [], imageLookups: [], namespace, nativeSidecars, untrustedStatus: checked.untrusted }, options.config), options);
+    }
+    // The offset is only reused from a status that passed the check: one pacing token per pod.
+    offset = previousOffset(prepared.original, prepared.previous) ?? offset;
+  }
+  return noticed(build(prepared, options, offset), prepared);
+}
+
+function build(prepared: PreparedPod, options: InjectOptions, offset: StartOffset | undefined): InjectResult {
   const { original, base, parsed } = prepared;
   const unchanged = (skip?: string): InjectResult => ({ pod: base, changed: base !== original, skip, errors: [], warnings: [] });
   if (prepared.errors.length) return { pod: original, changed: false, errors: prepared.errors, warnings: [] };
@@ -197,18 +282,19 @@ export function injectPrepared(prepared: PreparedPod, options: InjectOptions): I
       addPreOnline(draft, base, { ...spec, preOnline: spec.preOnline }, config, { bin, logs, state }, native);
     }
     if (spec.postOffline) addPostOffline(draft, base, { ...spec, postOffline: spec.postOffline }, config, { bin, logs });
-    if (spec.debug) addDebug(draft, spec.debug, config, bin, native);
+    if (spec.debug) addDebug(draft, spec.debug, config, bin, native, options.debugAllowFrom);
     if (prepared.placement) draft.setRuntimeClass(prepared.placement.runtimeClass);
     addTrafficGate(draft, spec.traffic);
     if (run) endSidecarsWithApps(draft, outlive, { bin, run });
     // Last, so the pacing token is only taken once nothing else can fail.
-    if (spec.authz) addAuthz(draft, base, spec.authz, config, previousOffset(original, prepared.previous) ?? options.authzStartOffsetMs);
+    if (spec.authz) addAuthz(draft, base, spec.authz, config, offset);
   } catch (err) {
     if (err instanceof ProbeError) return { pod: original, changed: false, errors: [err.message], warnings: [] };
     throw err;
   }
   if (draft.isEmpty()) return unchanged('nothing to inject');
   if (hooks) draft.status.targets = spec.containers;
+  draft.status.intent = intentOf(base, draft.pod, draft.status.annotations);
   const warnings = spec.debug ? debugWarnings(base, spec.debug) : [];
   return { pod: draft.finish(base), changed: true, errors: [], warnings, placement: prepared.placement };
 }

@@ -25,11 +25,13 @@ type Warn = (text: string) => void;
 export function injectDocuments(docs: Record<string, any>[], source: string, config: Config, nativeSidecars = config.injection.nativeSidecars !== 'false', warn: Warn = () => undefined): Record<string, any>[] {
   const problems: string[] = [];
   for (const slot of podSlots(docs, source)) {
+    const held = slot.pod.spec?.runtimeClassName; // a Pod slot's replace() changes slot.pod in place
     const result = injectPod(slot.pod, { config, nativeSidecars, namespace: slot.namespace });
     if (result.errors.length) problems.push(`${slot.where}: ${result.errors.join('; ')}`);
     else if (result.changed) slot.replace(result.pod);
     for (const w of result.warnings) warn(`${slot.where}: ${w}`);
-    if (result.placement) {
+    // Not again for a class a trusted earlier injection had set (inject run twice).
+    if (result.placement && held !== result.placement.runtimeClass) {
       warn(`${slot.where}: podhooks placement: ${describePlacement(result.placement)}; could not check that RuntimeClass "${result.placement.runtimeClass}" exists (offline)`);
     }
   }

@@ -2,13 +2,12 @@
 // workload label has an offline value) that sets no runtime class gets the sandbox
 // runtime class. The validating placement rule still refuses the rest (online pods on a
 // sandbox class, offline pods on another class). The change is recorded in
-// podhooks.io/status, so re-injection undoes it first, like every other change.
+// podhooks.io/status, so re-injection undoes it first, like every other change (once
+// trust.ts has checked that placement would assign that class again). The placement
+// webhook's own path is place-only.ts.
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Config } from '../config';
 import { labelExemption, namespaceExemption } from '../validate/policy';
-import { A } from './annotations';
-import { emptyStatus } from './draft';
-import { readStatus } from './uninject';
 
 export interface PlacementPlan {
   runtimeClass: string;
@@ -30,23 +29,4 @@ export function placementFor(pod: V1Pod, namespace: string | undefined, config: 
 /** One line for logs, warnings and audit annotations. */
 export function describePlacement(plan: PlacementPlan): string {
   return `spec.runtimeClassName set to "${plan.runtimeClass}": metadata.labels[${plan.label}]="${plan.value}" marks an offline workload (validation.placement.mode: assign)`;
-}
-
-/**
- * Placement alone, for pods that did not opt into hooks (the placement webhook): the
- * class and a status record, nothing else. Hooks a previous injection recorded stay.
- * Throws StatusError on an unreadable podhooks.io/status.
- */
-export function placeOnly(pod: V1Pod, namespace: string | undefined, config: Config): { pod: V1Pod; plan?: PlacementPlan } {
-  const plan = placementFor(pod, namespace, config);
-  if (!plan) return { pod };
-  const status = { ...(readStatus(pod) ?? emptyStatus()), runtimeClassName: plan.runtimeClass };
-  return {
-    pod: {
-      ...pod,
-      metadata: { ...pod.metadata, annotations: { ...pod.metadata?.annotations, [A.status]: JSON.stringify(status) } },
-      spec: { ...pod.spec!, runtimeClassName: plan.runtimeClass },
-    },
-    plan,
-  };
 }

@@ -60,9 +60,11 @@ function restoreContainer(c: V1Container, r: ContainerRecord): V1Container {
   return out;
 }
 
-/** The pod without podhooks' injection; the same object when it was never injected. */
-export function uninject(pod: V1Pod): { pod: V1Pod; status?: InjectionStatus } {
-  const status = readStatus(pod);
+/**
+ * The pod without podhooks' injection; the same object when it was never injected.
+ * `status` is what to undo (trust.ts passes the part of the pod's record it trusts).
+ */
+export function uninject(pod: V1Pod, status = readStatus(pod)): { pod: V1Pod; status?: InjectionStatus } {
   if (!status) return { pod };
   const spec = pod.spec!;
   const inits = new Set(status.initContainers);

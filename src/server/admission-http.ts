@@ -2,13 +2,15 @@
 // body with an explicit limit, parse once, decide, serialise once. No middleware chain,
 // no per-request object copies; the decision log line goes to an async destination.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parse as parseContentType } from 'content-type';
 import type { AdmissionContext, Outcome } from '../admission/handlers';
 import { BadReviewError, parseReview, serialiseReview, serialiseStatus, type AdmissionRequest } from '../admission/review';
 import type { Logger } from '../log';
 import type { Metrics } from '../metrics';
 
 export type Webhook = 'mutate' | 'validate' | 'placement';
-export type Decide = (req: AdmissionRequest, ctx: AdmissionContext) => Promise<Outcome>;
+/** `signal` fires when the apiserver gives up on the review: work done for it should stop. */
+export type Decide = (req: AdmissionRequest, ctx: AdmissionContext, signal?: AbortSignal) => Promise<Outcome>;
 
 export interface AdmissionHttpOptions {
   ctx: AdmissionContext;
@@ -29,6 +31,50 @@ export function webhookForPath(url: string | undefined): Webhook | undefined {
   if (!url) return undefined;
   const q = url.indexOf('?');
   return BY_PATH.get(q < 0 ? url : url.slice(0, q));
+}
+
+const GO_DURATION_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** The apiserver's `?timeout=` (a Go duration such as 5s, 1m0s or 500ms) in ms, or undefined. */
+export function reviewTimeoutMs(url: string | undefined): number | undefined {
+  const q = url?.indexOf('?') ?? -1;
+  if (q < 0) return undefined;
+  const raw = new URLSearchParams(url!.slice(q + 1)).get('timeout');
+  if (!raw || !/^(?:[0-9.]+(?:ns|us|µs|ms|s|m|h))+$/.test(raw)) return undefined;
+  let ms = 0;
+  for (const m of raw.matchAll(/([0-9.]+)(ns|us|µs|ms|s|m|h)/g)) ms += Number(m[1]) * GO_DURATION_UNITS[m[2]];
+  return Number.isFinite(ms) && ms > 0 ? ms : undefined;
+}
+
+/**
+ * A signal that fires when the apiserver stops waiting: the connection closes before the
+ * answer, or the review's timeout is nearly up (answered a little early, so a denial that
+ * says why arrives instead of the apiserver's own "context deadline exceeded").
+ */
+function givesUp(req: IncomingMessage, res: ServerResponse): { signal: AbortSignal; done(): void } {
+  const controller = new AbortController();
+  const onClose = () => {
+    if (!res.writableFinished) controller.abort(new Error('the apiserver closed the connection before the answer'));
+  };
+  res.once('close', onClose);
+  const timeout = reviewTimeoutMs(req.url);
+  const timer = timeout
+    ? setTimeout(() => controller.abort(new Error(`the apiserver's timeout for this review (${timeout / 1000}s, the webhook's timeoutSeconds) is nearly up`)), Math.max(timeout * 0.8, timeout - 500))
+    : undefined;
+  return {
+    signal: controller.signal,
+    done() {
+      if (timer) clearTimeout(timer);
+      res.off('close', onClose);
+    },
+  };
+}
+
+/** application/json by its parsed media type (any case, parameters allowed), in UTF-8. */
+function isJson(header: string): boolean {
+  const { type, parameters } = parseContentType(header);
+  const charset = parameters.charset?.toLowerCase();
+  return type === 'application/json' && (charset === undefined || charset === 'utf-8' || charset === 'utf8');
 }
 
 function reply(res: ServerResponse, code: number, body: string, close: boolean): void {
@@ -56,9 +102,9 @@ export function createAdmissionHandler(opts: AdmissionHttpOptions) {
       return fail(res, webhook, 405, 'method', `${req.method} is not allowed on ${PATHS[webhook]}; send POST with an AdmissionReview`);
     }
     const type = req.headers['content-type'] ?? '';
-    if (!type.startsWith('application/json')) {
+    if (!isJson(type)) {
       req.resume();
-      return fail(res, webhook, 415, 'content-type', `content-type ${JSON.stringify(type)} is not supported; send application/json`);
+      return fail(res, webhook, 415, 'content-type', `content-type ${JSON.stringify(type.slice(0, 100))} is not supported; send application/json (charset utf-8, if any)`);
     }
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > bodyLimitBytes) {
@@ -90,7 +136,8 @@ export function createAdmissionHandler(opts: AdmissionHttpOptions) {
         if (err instanceof BadReviewError) return fail(res, webhook, err.httpStatus, 'bad-review', err.message, err.uid);
         return fail(res, webhook, 400, 'bad-review', (err as Error).message);
       }
-      opts.decide[webhook](request, opts.ctx).then(
+      const cancel = givesUp(req, res);
+      opts.decide[webhook](request, opts.ctx, cancel.signal).finally(cancel.done).then(
         (outcome) => {
           reply(res, 200, serialiseReview(outcome.response), opts.draining());
           const seconds = Number(process.hrtime.bigint() - start) / 1e9;

@@ -42,7 +42,7 @@ const sameBundle = (a: string, b: string) => splitPem(a).join('') === splitPem(b
 export async function bootstrapCertificates(cluster: Cluster | undefined, config: Config, logger: Logger, metrics: Metrics): Promise<ManagedCertificates> {
   if (!cluster) throw new ClusterError('certificates.mode is secret but no cluster is configured: set kubernetes.kubeconfig, KUBECONFIG or run in a pod with a service account (or use certificates.mode: files)');
   const c = config.certificates;
-  const store = new CertStore(cluster.kubeConfig, config.namespace, c.secretName, { mutating: c.mutatingWebhookConfiguration, validating: c.validatingWebhookConfiguration });
+  const store = new CertStore(cluster.kubeConfig, config.namespace, c.secretName, { mutating: c.mutatingWebhookConfiguration, validating: c.validatingWebhookConfiguration }, c.caSecretName);
   const identity = `${replicaName()}_${randomBytes(4).toString('hex')}`;
   const lock = leaseLock(cluster.kubeConfig.makeApiClient(CoordinationV1Api), config.namespace, c.leaseName, identity, c.leaseDuration);
   const policy = certPolicy(config, config.namespace);
@@ -63,7 +63,7 @@ export async function bootstrapCertificates(cluster: Cluster | undefined, config
   /** The pair to serve after one check, doing upkeep when this replica can. */
   const check = async (): Promise<ServingPair | undefined> => {
     const stored = await store.readSecret();
-    const due = stored?.problem ?? renewalReason(stored?.bundle, policy);
+    const due = stored?.problem ?? renewalReason(stored?.bundle, policy) ?? (stored?.caKeyInServingSecret ? 'the CA key is in the serving Secret' : undefined);
     const caStale = !due && (await store.caBundles()).some((b) => !sameBundle(b.caBundle, stored!.bundle!.caCert));
     if (due || caStale) {
       const issued = await upkeep();

@@ -16,7 +16,7 @@ import type { Logger } from '../log';
 import { Metrics } from '../metrics';
 import { createAdmissionHandler, webhookForPath } from './admission-http';
 import { createApp } from './app';
-import { initialCertificate, watchCertificate } from './tls';
+import { initialCertificate, TLS_POLICY, watchCertificate } from './tls';
 
 export interface RunningServer {
   port: number;
@@ -26,6 +26,15 @@ export interface RunningServer {
   ctx: AdmissionContext;
   /** Drain: readiness off, wait shutdownDelaySeconds, finish in-flight requests, close. */
   shutdown(): Promise<void>;
+}
+
+/** Prometheus scrapes one connection at a time; a few spare for people with curl. */
+const METRICS_MAX_CONNECTIONS = 32;
+
+/** At most `max` open connections; more are closed at accept and counted (memory stays bounded). */
+function bound(server: HttpServer | HttpsServer, max: number, port: 'webhook' | 'metrics', metrics: Metrics): void {
+  server.maxConnections = max;
+  server.on('drop', () => metrics.connectionsDropped.inc({ port }));
 }
 
 function listen(server: HttpServer | HttpsServer, port: number, address: string): Promise<number> {
@@ -61,7 +70,7 @@ export async function startServer(config: Config, logger: Logger, metrics = new 
   else logger.info('no cluster configured: events, namespace lookups and certificate bootstrap are off');
   // certificates.mode secret: loaded lazily, like client-node, so `npm start` stays cluster-free.
   const managed = config.certificates.mode === 'secret' ? await (await import('./cert-bootstrap')).bootstrapCertificates(cluster, config, logger, metrics) : undefined;
-  const tls = managed?.initial ?? initialCertificate(config, logger);
+  const tls = managed?.initial ?? initialCertificate(config, logger, metrics);
 
   const ctx: AdmissionContext = {
     config,
@@ -69,7 +78,17 @@ export async function startServer(config: Config, logger: Logger, metrics = new 
     namespaces: cluster ? namespaceLabelCache(cluster, config.kubernetes.apiTimeoutMs) : undefined,
     runtimeClasses: cluster ? runtimeClassCache(cluster, config.kubernetes.apiTimeoutMs) : undefined,
     images: config.registry.enabled
-      ? registryImageCommands(new RegistryClient({ timeoutMs: config.registry.timeoutMs, cacheSize: config.registry.cacheSize, insecureRegistries: config.registry.insecureRegistries }), cluster, config.kubernetes.apiTimeoutMs)
+      ? registryImageCommands(
+          new RegistryClient({
+            timeoutMs: config.registry.timeoutMs,
+            cacheSize: config.registry.cacheSize,
+            insecureRegistries: config.registry.insecureRegistries,
+            allowedRegistries: config.registry.allowedRegistries,
+            internalCIDRs: config.registry.internalCIDRs,
+          }),
+          cluster,
+          config.kubernetes.apiTimeoutMs,
+        )
       : undefined,
     authzOffset: authzPacing(config).offset,
   };
@@ -87,15 +106,28 @@ export async function startServer(config: Config, logger: Logger, metrics = new 
   });
   const app = createApp({ ready: () => !draining, readyReason: () => 'shutting down' });
 
-  const server = createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, (req, res) => {
-    const webhook = webhookForPath(req.url);
-    if (webhook) admission(webhook, req, res);
-    else app(req, res);
-  });
-  server.headersTimeout = 20_000;
-  server.requestTimeout = 30_000;
-  server.keepAliveTimeout = 65_000;
-  const metricsServer = createHttpServer(async (req, res) => {
+  const limits = config.server;
+  const server = createHttpsServer(
+    {
+      cert: tls.cert,
+      key: tls.key,
+      ...TLS_POLICY,
+      // Slow or idle clients give their slot back: the TLS handshake and the headers each
+      // get headersTimeoutMs, the whole request requestTimeoutMs, checked every second.
+      handshakeTimeout: limits.headersTimeoutMs,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      connectionsCheckingInterval: 1000,
+    },
+    (req, res) => {
+      const webhook = webhookForPath(req.url);
+      if (webhook) admission(webhook, req, res);
+      else app(req, res);
+    },
+  );
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  bound(server, limits.maxConnections, 'webhook', metrics);
+  const metricsServer = createHttpServer({ headersTimeout: 10_000, requestTimeout: 10_000, connectionsCheckingInterval: 1000 }, async (req, res) => {
     if (req.url !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('metrics are at /metrics\n');
       return;
@@ -106,7 +138,8 @@ export async function startServer(config: Config, logger: Logger, metrics = new 
 
   const port = await listen(server, config.server.port, config.server.address);
   const metricsPort = await listen(metricsServer, config.server.metricsPort, config.server.metricsAddress);
-  const stopWatching = managed ? managed.start((pair) => server.setSecureContext({ ...pair, minVersion: 'TLSv1.2' })) : watchCertificate(server, config, logger, metrics, tls.cert);
+  bound(metricsServer, METRICS_MAX_CONNECTIONS, 'metrics', metrics);
+  const stopWatching = managed ? managed.start((pair) => server.setSecureContext({ ...pair, ...TLS_POLICY })) : watchCertificate(server, config, logger, metrics, tls.cert);
   logger.info({ port, metricsPort, address: config.server.address, nativeSidecars: ctx.nativeSidecars }, 'podhooks serving');
 
   let closing: Promise<void> | undefined;

@@ -9,12 +9,33 @@ import type { Config } from '../config';
 import type { Logger } from '../log';
 import type { Metrics } from '../metrics';
 
-export function initialCertificate(config: Config, logger: Logger): { cert: string; key: string } {
+/**
+ * What the HTTPS server accepts: TLS 1.2 only with forward-secret AEAD suites (ECDHE with
+ * AES-GCM or ChaCha20-Poly1305; no static RSA key exchange, no CBC or SHA-1), TLS 1.3 with
+ * OpenSSL's suites, which all qualify. Passed again on every certificate reload, because
+ * setSecureContext replaces the whole context.
+ */
+export const TLS_POLICY = {
+  minVersion: 'TLSv1.2',
+  ciphers: [
+    'ECDHE-ECDSA-AES128-GCM-SHA256',
+    'ECDHE-RSA-AES128-GCM-SHA256',
+    'ECDHE-ECDSA-AES256-GCM-SHA384',
+    'ECDHE-RSA-AES256-GCM-SHA384',
+    'ECDHE-ECDSA-CHACHA20-POLY1305',
+    'ECDHE-RSA-CHACHA20-POLY1305',
+  ].join(':'),
+  honorCipherOrder: true,
+} as const;
+
+export function initialCertificate(config: Config, logger: Logger, metrics: Metrics): { cert: string; key: string } {
   const dir = config.server.certDir;
   const { dnsNames, ips } = servingNames(config);
   const pair = ensureServingCert(dir, dnsNames, ips);
   if (pair.generated) logger.info({ certDir: dir, dnsNames }, 'generated a development CA and serving certificate');
-  checkPair(pair.cert, pair.key);
+  const x509 = checkPair(pair.cert, pair.key);
+  // Known from the start, not only after a reload: alerts on expiry work for a server that never reloads.
+  metrics.certExpiry.set(Date.parse(x509.validTo) / 1000);
   return pair;
 }
 
@@ -35,7 +56,7 @@ export function watchCertificate(server: Server, config: Config, logger: Logger,
     if (cert === loaded) return;
     try {
       const x509 = checkPair(cert, key);
-      server.setSecureContext({ cert, key });
+      server.setSecureContext({ cert, key, ...TLS_POLICY });
       loaded = cert;
       metrics.certReloads.inc({ result: 'success' });
       metrics.certExpiry.set(Date.parse(x509.validTo) / 1000);

@@ -7,7 +7,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { Config } from '../config';
 import { A, PREFIX } from '../mutate/annotations';
 import { injectPrepared, preparePod } from '../mutate/inject';
-import { placeOnly } from '../mutate/placement';
+import { placeOnly } from '../mutate/place-only';
 import { StatusError } from '../mutate/uninject';
 import type { Finding } from './policy';
 import { SYSTEM_NAMESPACES } from './policy';

@@ -1,6 +1,6 @@
 // podhooks registered with a real kube-apiserver (same manifests as deploy/), called
 // over TLS with the generated caBundle, exercised with real pods and Deployments.
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer, type Server } from 'node:https';
 import { generateBundle } from '../../src/certs';
 import { tmpdir } from 'node:os';
@@ -191,9 +191,40 @@ test('injected pods pass Pod Security Standards "restricted", enforced by the ap
   expect(pod.spec!.initContainers!.map((c) => c.name)).toEqual(['podhooks-tools', 'podhooks-logs', 'podhooks-preonline']);
 });
 
-test('every golden output is accepted by the apiserver (server-side dry run)', async () => {
+test('a forged podhooks.io/status does not strip another injector: kubectl shows the warning, the stored pod keeps it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'podhooks-forged-'));
+  const file = join(dir, 'pod.json');
+  const pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: 'forged',
+      namespace: 'hooks',
+      annotations: {
+        'podhooks.io/pre-start': 'echo hi',
+        'podhooks.io/containers': 'app',
+        'sidecar.istio.io/status': '{"containers":["istio-proxy"]}',
+        'podhooks.io/status': JSON.stringify({ version: 1, initContainers: [], containers: ['istio-proxy'], volumes: [], annotations: ['sidecar.istio.io/status'], changed: {} }),
+      },
+    },
+    spec: { containers: [{ name: 'app', image: 'registry.example.com/web:1', command: ['/server'] }, { name: 'istio-proxy', image: 'istio/proxyv2:1.24.0', args: ['proxy'] }] },
+  };
+  writeFileSync(file, JSON.stringify(pod));
+  const r = cp.kubectl(['create', '--dry-run=server', '-o', 'json', '-f', file]);
+  expect(r.code).toBe(0);
+  expect(r.stderr).toContain('Warning: podhooks: podhooks.io/status was ignored: it lists containers "istio-proxy", which podhooks never adds');
+  const stored = JSON.parse(r.stdout);
+  expect(stored.spec.containers.map((c: { name: string }) => c.name)).toEqual(['app', 'istio-proxy']);
+  expect(stored.metadata.annotations['sidecar.istio.io/status']).toBe('{"containers":["istio-proxy"]}');
+  expect(JSON.parse(stored.metadata.annotations['podhooks.io/status']).initContainers).toEqual(['podhooks-tools', 'podhooks-logs']);
+});
+
+test('every golden output made with the default config is accepted by the apiserver and re-injected unchanged, without a warning (server-side dry run)', async () => {
   const dir = join(ROOT, 'test/golden');
-  const files = readdirSync(dir).filter((f) => f.endsWith('.injected.yaml'));
+  // A case with a config of its own was injected with other settings than this server's,
+  // so this server does not trust its status (golden-defaulted.test.ts checks those cases
+  // with their own config).
+  const files = readdirSync(dir).filter((f) => f.endsWith('.injected.yaml') && !existsSync(join(dir, f.replace(/\.injected\.yaml$/, '.config.yaml'))));
   expect(files.length).toBeGreaterThan(5);
   const namespaces = new Set<string>();
   const runtimeClasses = new Set<string>();

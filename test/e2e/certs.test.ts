@@ -4,7 +4,7 @@
 // it (new CA each time) while requests flow through the apiserver and directly over
 // HTTPS, with no failed request.
 import { spawn } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { mkdtempSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -161,12 +161,17 @@ test('podhooks certs stores the Secret and caBundles; the apiserver calls podhoo
   expect(first.stderr).toContain('issuing certificates');
   expect(first.code).toBe(0);
   expect(first.stdout).toBe(
-    'Secret podhooks/podhooks-tls created (no certificate stored), new CA\n' +
+    'Secret podhooks/podhooks-tls created (no certificate stored), new CA; the CA key is in Secret podhooks/podhooks-ca\n' +
       'caBundle set on mutatingwebhookconfiguration/podhooks:namespace.podhooks.io, mutatingwebhookconfiguration/podhooks:object.podhooks.io, mutatingwebhookconfiguration/podhooks:placement.podhooks.io, validatingwebhookconfiguration/podhooks:validate.podhooks.io, validatingwebhookconfiguration/podhooks:debug.podhooks.io\n',
   );
   const secret = await secretData('podhooks-tls');
   expect(secret.type).toBe('kubernetes.io/tls');
-  expect(Object.keys(secret).sort()).toEqual(['ca.crt', 'ca.key', 'resourceVersion', 'tls.crt', 'tls.key', 'type']);
+  // The CA key is not in the Secret the webhook pods mount: it has its own.
+  expect(Object.keys(secret).sort()).toEqual(['ca.crt', 'resourceVersion', 'tls.crt', 'tls.key', 'type']);
+  const caSecret = await secretData('podhooks-ca');
+  expect(Object.keys(caSecret).sort()).toEqual(['resourceVersion', 'tls.crt', 'tls.key', 'type']);
+  expect(caSecret['tls.crt']).toBe(splitPem(secret['ca.crt'])[0]);
+  expect(new X509Certificate(caSecret['tls.crt']).checkPrivateKey(createPrivateKey(caSecret['tls.key']))).toBe(true);
   expect(new X509Certificate(secret['tls.crt']).subjectAltName).toContain('DNS:podhooks.podhooks.svc');
   expect(Object.values(await caBundles())).toEqual(everyWebhook(secret['ca.crt']));
 
@@ -196,7 +201,7 @@ test('podhooks certs stores the Secret and caBundles; the apiserver calls podhoo
   })();
   const forced = await certsCli(['--secret', 'podhooks/podhooks-tls', '--patch-webhooks', '--force']);
   expect(forced.code).toBe(0);
-  expect(forced.stdout).toMatch(/^Secret podhooks\/podhooks-tls updated \(forced rotation\), new CA\n/);
+  expect(forced.stdout).toMatch(/^Secret podhooks\/podhooks-tls updated \(forced rotation\), new CA; the CA key is in Secret podhooks\/podhooks-ca\n/);
   const rotated = await secretData('podhooks-tls');
   expect(splitPem(rotated['ca.crt'])).toEqual([expect.any(String), splitPem(secret['ca.crt'])[0]]);
   expect(Object.values(await caBundles())).toEqual(everyWebhook(rotated['ca.crt']));
@@ -215,12 +220,32 @@ test('podhooks certs stores the Secret and caBundles; the apiserver calls podhoo
   started.splice(started.indexOf(ph), 1);
 });
 
+test('a Secret written before the CA key had its own Secret: the key is moved out, nothing re-issued', async () => {
+  const current = await secretData('podhooks-tls');
+  const caKey = (await secretData('podhooks-ca'))['tls.key'];
+  const legacy = { 'tls.crt': current['tls.crt'], 'tls.key': current['tls.key'], 'ca.crt': current['ca.crt'], 'ca.key': caKey };
+  await core.createNamespacedSecret({
+    namespace: 'podhooks',
+    body: { metadata: { name: 'podhooks-old' }, type: 'kubernetes.io/tls', data: Object.fromEntries(Object.entries(legacy).map(([k, v]) => [k, Buffer.from(v).toString('base64')])) },
+  });
+  const config = join(tmp, 'old.yaml');
+  writeFileSync(config, 'certificates: {caSecretName: podhooks-old-ca}\n');
+  const moved = await certsCli(['--config', config, '--secret', 'podhooks/podhooks-old']);
+  expect(moved).toEqual({ code: 0, stderr: '', stdout: 'Secret podhooks/podhooks-old updated (moved the CA key to Secret podhooks/podhooks-old-ca); the CA key is in Secret podhooks/podhooks-old-ca\n' });
+  const serving = await secretData('podhooks-old');
+  expect(Object.keys(serving).sort()).toEqual(['ca.crt', 'resourceVersion', 'tls.crt', 'tls.key', 'type']);
+  expect(serving['tls.crt']).toBe(current['tls.crt']);
+  expect((await secretData('podhooks-old-ca'))['tls.key']).toBe(caKey);
+  expect((await certsCli(['--config', config, '--secret', 'podhooks/podhooks-old'])).stdout).toBe('Secret podhooks/podhooks-old unchanged\n');
+});
+
 test('two replicas in certificates.mode secret: one issues behind the Lease, both serve it, rotation under load fails no request', async () => {
   const [portA, portB] = [await freePort(), await freePort()];
   await registerWebhooks(portA, portB);
   const certificates = {
     mode: 'secret',
     secretName: 'podhooks-managed',
+    caSecretName: 'podhooks-managed-ca',
     leaseName: 'podhooks-managed',
     caValidity: '45s',
     validity: '45s',

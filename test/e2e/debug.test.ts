@@ -82,7 +82,7 @@ test('in a labelled namespace the debug pod is admitted, stored with the socat s
   const stored = await core.readNamespacedPod({ name: 'orders', namespace: 'debug-open' });
   const socat = stored.spec!.initContainers!.find((c) => c.name === 'podhooks-debug')!;
   expect(socat.restartPolicy).toBe('Always');
-  expect(socat.command).toEqual(['socat', '-d', '-d', 'TCP-LISTEN:5005,fork,reuseaddr', 'TCP:127.0.0.1:15005']);
+  expect(socat.command).toEqual(['socat', '-d', '-d', 'TCP-LISTEN:5005,bind=127.0.0.1,fork,reuseaddr', 'TCP:127.0.0.1:15005']);
   expect(socat.ports).toEqual([{ name: 'jdwp', containerPort: 5005, protocol: 'TCP' }]);
   const app = stored.spec!.containers.find((c) => c.name === 'app')!;
   expect(app.env).toEqual([{ name: 'JAVA_TOOL_OPTIONS', value: '-agentlib:jdwp=transport=dt_socket,server=y,suspend=n,address=127.0.0.1:15005' }]);

@@ -47,8 +47,10 @@ test('kubectl apply -k deploy/overlays/self-managed --dry-run=server succeeds, w
   expect(pod.containers[0].args).toEqual(['serve', '--config', '/etc/podhooks/config.yaml', '--certificates-mode=secret']);
   // The replicas may write only their own Secret and the two webhook configurations.
   expect(byKind('Role', 'podhooks-certificates').rules).toEqual([
-    { apiGroups: [''], resources: ['secrets'], resourceNames: ['podhooks-tls'], verbs: ['get', 'update'] },
+    { apiGroups: [''], resources: ['secrets'], resourceNames: ['podhooks-tls', 'podhooks-ca'], verbs: ['get', 'update'] },
     { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['podhooks-certificates'], verbs: ['get', 'update'] },
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
   ]);
   expect(byKind('ClusterRole', 'podhooks-certificates').rules[0].resourceNames).toEqual(['podhooks']);
 });
@@ -102,7 +104,19 @@ test('the base as kustomize renders it: HA, hardening, webhook safety, least-pri
     expect(excluded).toEqual(expect.arrayContaining(['kube-system', 'podhooks']));
     expect(h.clientConfig.service).toEqual(expect.objectContaining({ name: 'podhooks', namespace: 'podhooks' }));
   }
-  // Nothing in the base can write Secrets or webhook configurations; no wildcard anywhere.
+  // Only what the default configuration calls: namespace labels, RuntimeClasses (placement)
+  // and Events. No pods, no Leases, no Secrets, no webhook configurations, no wildcard.
+  expect(objects.filter((o: any) => o.kind === 'ClusterRole' || o.kind === 'Role').map((o: any) => [o.kind, o.metadata.name, o.rules])).toEqual([
+    [
+      'ClusterRole',
+      'podhooks',
+      [
+        { apiGroups: [''], resources: ['namespaces'], verbs: ['get'] },
+        { apiGroups: ['node.k8s.io'], resources: ['runtimeclasses'], verbs: ['get'] },
+        { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+      ],
+    ],
+  ]);
   const rules = objects.filter((o: any) => o.kind === 'ClusterRole' || o.kind === 'Role').flatMap((o: any) => o.rules);
   for (const rule of rules) {
     expect(rule.verbs).not.toContain('*');
@@ -144,4 +158,22 @@ test('components/engine-admission-policy empties the validating webhook configur
   expect(objects.find((o: any) => o.kind === 'MutatingWebhookConfiguration').webhooks.length).toBeGreaterThan(0);
   expect(objects.filter((o: any) => o.kind === 'ValidatingAdmissionPolicy')).toHaveLength(8);
   expect(objects.find((o: any) => o.kind === 'Deployment').spec.template.spec.containers[0].args).toEqual(['serve', '--config', '/etc/podhooks/config.yaml', '--certificates-mode=secret', '--validation-engine=admission-policy']);
+});
+
+test('the opt-in components: periodic audit (its RBAC and flag) and the NetworkPolicy apply with the base', () => {
+  expect(cp.kubectl(['apply', '-f', join(ROOT, 'deploy/base/namespace.yaml')]).code).toBe(0);
+  const r = cp.kubectl(['apply', '-k', withComponents('deploy', ['deploy/components/periodic-audit', 'deploy/components/network-policy']), '--dry-run=server', '-o', 'yaml']);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  const objects = parseAllDocuments(r.stdout).flatMap((d) => (d.toJS().kind === 'List' ? d.toJS().items : [d.toJS()]));
+  const byKind = (kind: string, name: string) => objects.find((o: any) => o.kind === kind && o.metadata.name === name);
+  expect(byKind('Deployment', 'podhooks').spec.template.spec.containers[0].args).toContain('--audit-interval-seconds=300');
+  expect(byKind('ClusterRole', 'podhooks-audit').rules).toEqual([
+    { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+    { apiGroups: ['openreports.io'], resources: ['reports'], verbs: ['list', 'create', 'update', 'delete'] },
+  ]);
+  const policy = byKind('NetworkPolicy', 'podhooks');
+  expect(policy.metadata.namespace).toBe('podhooks');
+  expect(policy.spec.policyTypes).toEqual(['Ingress']);
+  expect(policy.spec.ingress.map((i: any) => i.ports.map((p: any) => p.port))).toEqual([[8443], [9090]]);
 });

@@ -1,5 +1,5 @@
 // The validating policy on a real kube-apiserver, with podhooks running as its own
-// ServiceAccount under deploy/base/rbac.yaml: denials with the exact message at
+// ServiceAccount under deploy/'s RBAC (base + periodic-audit): denials with the exact message at
 // `kubectl create` time, warnings the client prints, Events on the pod or its owning
 // workload, `podhooks audit` finding what slipped in while no webhook was registered,
 // `podhooks rejections`, and the periodic audit held by one replica through a Lease.
@@ -57,7 +57,8 @@ beforeAll(async () => {
     namespace: 'vms',
     body: { metadata: { name: 'vm-fleet' }, spec: { replicas: 0, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: kataPod('x', { hostPID: true }).spec! } } },
   });
-  saKubeconfig = await serviceAccountKubeconfig(cp, dir);
+  // The base plus components/periodic-audit: this file's audits list pods and hold the audit Lease.
+  saKubeconfig = await serviceAccountKubeconfig(cp, dir, ['deploy/base/rbac.yaml', 'deploy/components/periodic-audit/rbac.yaml']);
   ph = await startPodhooks({ server: { certDir: join(dir, 'certs') }, kubernetes: { enabled: 'true', kubeconfig: saKubeconfig }, validation: { auditIntervalSeconds: 2 } });
   await registerWebhooks(kc.makeApiClient(AdmissionregistrationV1Api), ph.port, ph.ca);
   await eventually('the validating webhook to be active', async () => {

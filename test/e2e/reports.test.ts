@@ -49,7 +49,8 @@ beforeAll(async () => {
   await core.createNamespacedPod({ namespace: 'shop', body: kataPod('logs', { volumes: [{ name: 'l', hostPath: { path: '/var/log/app' } }] }) });
   await core.createNamespacedPod({ namespace: 'batch', body: kataPod('job', { containers: [{ name: 'app', image: 'x', securityContext: { privileged: true } }] }) });
   await core.createNamespacedPod({ namespace: 'clean', body: { metadata: { name: 'ok' }, spec: { containers: [{ name: 'app', image: 'x' }] } } });
-  sa = await serviceAccountKubeconfig(cp, dir);
+  // Reports are written by the periodic audit: its RBAC comes with components/periodic-audit.
+  sa = await serviceAccountKubeconfig(cp, dir, ['deploy/base/rbac.yaml', 'deploy/components/periodic-audit/rbac.yaml']);
 });
 
 afterAll(async () => {

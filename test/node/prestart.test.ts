@@ -43,7 +43,8 @@ function pod(name: string, annotations: Record<string, string>, spec: Partial<V1
 beforeAll(async () => {
   registryDir = mkdtempSync(join(tmpdir(), 'podhooks-node-registry-'));
   registry = await startRegistry(registryDir, 'node');
-  c = await startCluster({ registry: { insecureRegistries: [registry.host] } });
+  // A loopback registry is not public: podhooks reads from it only because it is listed.
+  c = await startCluster({ registry: { insecureRegistries: [registry.host], allowedRegistries: [registry.host] } });
   c.node.trustRegistry(registry.host);
   host = await startHostServer();
   await c.namespace(NS);

@@ -15,6 +15,7 @@ import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { parseConfig } from '../../src/config';
 import { injectPod } from '../../src/mutate/inject';
 import { probeCheckArgs } from '../../src/mutate/probes';
+import { socatCommand } from '../../src/mutate/debug';
 import { freePort } from '../helpers/ports';
 import { busybox, socat as socatPath, toolEnv } from '../helpers/tools';
 
@@ -120,6 +121,55 @@ const listening = (port: number) =>
     s.on('error', () => res(false));
   });
 
+/** Local addresses listening on `port` (state 0A in /proc/net/tcp{,6}); 0100007F is 127.0.0.1. */
+function listeners(port: number): string[] {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  return [...readFileSync('/proc/net/tcp', 'utf8').split('\n'), ...readFileSync('/proc/net/tcp6', 'utf8').split('\n')]
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f[3] === '0A' && f[1]?.endsWith(`:${hex}`))
+    .map((f) => f[1]);
+}
+
+/** Connects, sends a line, and returns what came back before the peer closed. */
+function exchange(port: number): Promise<string> {
+  return new Promise((res) => {
+    let got = '';
+    const s = net.connect(port, '127.0.0.1', () => s.write('ping\n'));
+    s.on('data', (d) => {
+      got += d.toString();
+      if (got.includes('\n')) s.end();
+    });
+    s.on('close', () => res(got));
+    s.on('error', () => res(got));
+  });
+}
+
+test('network exposure (debug.network): socat admits only peers in the allowed CIDR', async () => {
+  const echo = net.createServer((c) => c.on('data', (d) => c.write(`jdwp:${d}`)));
+  await new Promise<void>((r) => echo.listen(0, '127.0.0.1', () => r()));
+  const jvmPort = (echo.address() as net.AddressInfo).port;
+  try {
+    for (const [allowFrom, admitted] of [
+      ['127.0.0.0/8', true],
+      ['192.0.2.0/24', false],
+    ] as const) {
+      const debugPort = await freePort();
+      const [bin, ...args] = socatCommand(debugPort, jvmPort, allowFrom);
+      expect(args[2]).toBe(`TCP-LISTEN:${debugPort},fork,reuseaddr,range=${allowFrom}`);
+      // In a pod it listens on every address; here only on loopback (test servers stay on 127.0.0.1).
+      args[2] = args[2].replace('fork,', 'bind=127.0.0.1,fork,');
+      expect(bin).toBe('socat');
+      const proxy = start(socatPath(), args, toolEnv());
+      await until('socat to listen', () => listening(debugPort));
+      expect({ allowFrom, answer: await exchange(debugPort) }).toEqual({ allowFrom, answer: admitted ? 'jdwp:ping\n' : '' });
+      if (!admitted) await until('socat to log the refusal', () => /refusing connection from AF=2 127\.0\.0\.1:\d+ .*due to range option/.test(proxy.out()));
+      await stop(proxy);
+    }
+  } finally {
+    await new Promise((r) => echo.close(r));
+  }
+});
+
 test('a JVM at a breakpoint survives its rewritten liveness probe, and only while a debugger is attached', async () => {
   dir = mkdtempSync(join(tmpdir(), 'podhooks-debug-'));
   const [appPort, debugPort, jvmPort] = [await freePort(), await freePort(), await freePort()];
@@ -153,17 +203,15 @@ test('a JVM at a breakpoint survives its rewritten liveness probe, and only whil
   expect(java.out()).toContain(`Picked up JAVA_TOOL_OPTIONS: ${javaToolOptions}`);
   // The JDWP agent listens on loopback only: 0100007F is 127.0.0.1 in /proc/net/tcp.
   const hex = jvmPort.toString(16).toUpperCase().padStart(4, '0');
-  const jdwpListeners = [...readFileSync('/proc/net/tcp', 'utf8').split('\n'), ...readFileSync('/proc/net/tcp6', 'utf8').split('\n')]
-    .map((l) => l.trim().split(/\s+/))
-    .filter((f) => f[3] === '0A' && f[1]?.endsWith(`:${hex}`))
-    .map((f) => f[1]);
-  expect(jdwpListeners).toEqual([`0100007F:${hex}`]);
+  expect(listeners(jvmPort)).toEqual([`0100007F:${hex}`]);
 
   // --- the injected socat command line, run by the provisioned Debian socat
   const [socatBin, ...socatArgs] = socatSidecar.command!;
   expect(socatBin).toBe('socat');
   const socat = start(socatPath(), socatArgs, toolEnv());
   await until('socat to listen on the debug port', () => listening(debugPort));
+  // Private by default: the debug port, too, listens on 127.0.0.1 only (kubectl port-forward).
+  expect(listeners(debugPort)).toEqual([`0100007F:${debugPort.toString(16).toUpperCase().padStart(4, '0')}`]);
 
   // --- healthy app: both probes pass; the rewritten one by the original check (no debugger yet)
   expect((await probe(original)).code).toBe(0);

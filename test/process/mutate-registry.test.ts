@@ -17,7 +17,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'podhooks-mutate-registry-'));
   registry = await startRegistry(dir, 'open');
   await pushImage({ base: registry.base }, 'shop/nginx', '1.27', { entrypoint: ['/docker-entrypoint.sh'], cmd: ['nginx', '-g', 'daemon off;'] });
-  ph = await startPodhooks({ registry: { insecureRegistries: [registry.host] } });
+  ph = await startPodhooks({ registry: { insecureRegistries: [registry.host], allowedRegistries: [registry.host] } });
 });
 afterAll(async () => {
   await ph?.stop();

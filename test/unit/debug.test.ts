@@ -59,12 +59,45 @@ describe('what debug mode adds', () => {
       const list = native ? r.pod.spec!.initContainers! : r.pod.spec!.containers;
       const socat = list.find((c) => c.name === 'podhooks-debug')!;
       expect(socat.command).toEqual(socatCommand(7000, 15005));
-      expect(socat.command).toEqual(['socat', '-d', '-d', 'TCP-LISTEN:7000,fork,reuseaddr', 'TCP:127.0.0.1:15005']);
+      expect(socat.command).toEqual(['socat', '-d', '-d', 'TCP-LISTEN:7000,bind=127.0.0.1,fork,reuseaddr', 'TCP:127.0.0.1:15005']);
       expect(socat.ports).toEqual([{ name: 'jdwp', containerPort: 7000, protocol: 'TCP' }]);
       expect(socat.restartPolicy).toBe(native ? 'Always' : undefined);
       expect(socat.securityContext).toMatchObject({ runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
       expect(socat.resources?.limits).toBeDefined();
     }
+  });
+
+  test('the debug port is private (127.0.0.1) unless the config or the namespace allows the network, then from one CIDR', async () => {
+    expect(socatCommand(5005, 15005, '10.20.0.0/16')).toEqual(['socat', '-d', '-d', 'TCP-LISTEN:5005,fork,reuseaddr,range=10.20.0.0/16', 'TCP:127.0.0.1:15005']);
+    expect(socatCommand(5005, 15005, 'fd00:10::/64')[3]).toBe('TCP6-LISTEN:5005,fork,reuseaddr,range=[fd00:10::]/64');
+    const listen = (p: V1Pod) => p.spec!.initContainers!.find((c) => c.name === 'podhooks-debug')!.command![3];
+    const review = (namespace: string) => ({ uid: 'u', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE' as const, namespace, object: pod({ command: ['java'] }) });
+    const decide = async (cfg: ReturnType<typeof parseConfig>, labels: Record<string, Record<string, string>> | undefined, namespace = 'dev') => {
+      const answer = await mutate(review(namespace), {
+        config: cfg,
+        nativeSidecars: true,
+        ...(labels ? { namespaces: { labels: async (ns: string) => (labels[ns] ? labels[ns] : Promise.reject(new Error(`reading labels of namespace ${ns} timed out after 1000 ms`))) } } : {}),
+      });
+      const patch = JSON.parse(Buffer.from(answer.response.patch!, 'base64').toString()) as { path: string; value: any }[];
+      return { listen: listen({ spec: { initContainers: patch.find((o) => o.path === '/spec/initContainers')!.value } } as V1Pod), warnings: answer.response.warnings };
+    };
+    const exposed = parseConfig({ debug: { network: { allowFrom: '10.20.0.0/16' } } });
+    const labels = { dev: { 'podhooks.io/debug-network': 'allowed' }, qa: { 'podhooks.io/debug-network': 'no' } };
+    // Default config: private everywhere, whatever the labels say.
+    expect(await decide(config, labels)).toEqual({ listen: 'TCP-LISTEN:5005,bind=127.0.0.1,fork,reuseaddr', warnings: undefined });
+    // allowFrom set: only the labelled namespace gets the network, from that CIDR.
+    expect(await decide(exposed, labels)).toEqual({ listen: 'TCP-LISTEN:5005,fork,reuseaddr,range=10.20.0.0/16', warnings: undefined });
+    expect(await decide(exposed, labels, 'qa')).toEqual({ listen: 'TCP-LISTEN:5005,bind=127.0.0.1,fork,reuseaddr', warnings: undefined });
+    // Labels that cannot be read keep it private, and the answer says so.
+    expect(await decide(exposed, labels, 'prod')).toEqual({
+      listen: 'TCP-LISTEN:5005,bind=127.0.0.1,fork,reuseaddr',
+      warnings: ['podhooks debug: port stays on 127.0.0.1 (kubectl port-forward); reading labels of namespace prod timed out after 1000 ms'],
+    });
+    expect((await decide(exposed, undefined)).warnings).toEqual(['podhooks debug: port stays on 127.0.0.1 (kubectl port-forward); namespace labels cannot be read']);
+    // allNamespaces: no label needed.
+    expect((await decide(parseConfig({ debug: { network: { allowFrom: '10.20.0.0/16', allNamespaces: true } } }), undefined)).listen).toBe('TCP-LISTEN:5005,fork,reuseaddr,range=10.20.0.0/16');
+    expect(() => parseConfig({ debug: { network: { allNamespaces: true } } })).toThrow('debug.network.allNamespaces: needs debug.network.allowFrom, the CIDR debuggers connect from (got true)');
+    expect(() => parseConfig({ debug: { network: { allowFrom: '0.0.0.0' } } })).toThrow(/debug\.network\.allowFrom: must be a CIDR/);
   });
 
   test('liveness and startup probes tolerate a debugger, keep their check and timing; readiness is untouched', () => {

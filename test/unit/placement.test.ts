@@ -7,7 +7,8 @@ import { mutate, mutatePlacement, type AdmissionContext } from '../../src/admiss
 import type { AdmissionRequest } from '../../src/admission/review';
 import { parseConfig } from '../../src/config';
 import { injectPod } from '../../src/mutate/inject';
-import { placementFor, placeOnly } from '../../src/mutate/placement';
+import { placeOnly } from '../../src/mutate/place-only';
+import { placementFor } from '../../src/mutate/placement';
 
 const assign = parseConfig({ validation: { placement: { enabled: true, mode: 'assign' }, exemptLabels: { team: 'infra' } } });
 function pod(labels: Record<string, string>, extra: Partial<V1Pod['spec']> = {}, annotations?: Record<string, string>): V1Pod {
@@ -38,8 +39,12 @@ describe('injection', () => {
     expect(once.pod.spec!.runtimeClassName).toBe('kata');
     expect(JSON.parse(once.pod.metadata!.annotations!['podhooks.io/status']).runtimeClassName).toBe('kata');
     expect(injectPod(once.pod, { config: assign, nativeSidecars: true }).pod).toEqual(once.pod);
-    // With placement off, re-injection takes the class back out: it was podhooks', not the user's.
-    expect(injectPod(once.pod, { config: parseConfig({}), nativeSidecars: true }).pod).toEqual({ ...batch, metadata: { ...batch.metadata, annotations: undefined } });
+    // With placement off, the class stays: a runtime class looks the same whoever set it, so
+    // its record is only undone when placement would assign it again (trust.ts); it is said.
+    const off = injectPod(once.pod, { config: parseConfig({}), nativeSidecars: true });
+    expect(off.pod).toEqual({ ...batch, metadata: { ...batch.metadata, annotations: undefined }, spec: { ...batch.spec, runtimeClassName: 'kata' } });
+    expect(off.keptRuntimeClass).toBe('its runtimeClassName record ("kata") was ignored: placement (validation.placement) would not assign it to this pod, so spec.runtimeClassName "kata" stays');
+    expect(off.warnings).toEqual([`podhooks: podhooks.io/status: ${off.keptRuntimeClass}`]);
   });
 
   test('a class the user set after podhooks recorded its own is the user\'s: uninject leaves it', () => {

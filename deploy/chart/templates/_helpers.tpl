@@ -14,7 +14,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{/* The Kubernetes objects of one file (YAML, "---" separated), as a list under "objects". */}}
 {{- define "podhooks.objectsOf" -}}
 {{- $text := .root.Files.Get .file }}
-{{- if not $text }}{{ fail (printf "podhooks chart: %s is missing or empty (deploy/chart/base and deploy/chart/overlays must link to deploy/base and deploy/overlays; package the chart with helm package, which follows the links)" .file) }}{{ end }}
+{{- if not $text }}{{ fail (printf "podhooks chart: %s is missing or empty (deploy/chart/base, deploy/chart/overlays and deploy/chart/components must link to deploy/base, deploy/overlays and deploy/components; package the chart with helm package, which follows the links)" .file) }}{{ end }}
 {{- $objects := list }}
 {{- range $raw := regexSplit "(?m)^---[ \\t]*$" $text -1 }}
 {{- $o := fromYaml $raw }}
