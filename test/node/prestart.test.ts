@@ -40,6 +40,17 @@ function pod(name: string, annotations: Record<string, string>, spec: Partial<V1
   };
 }
 
+/**
+ * The app container's log once the app has logged that it serves. Ready does not imply
+ * that line: the app prints it after the wrapper exec'd it, on its own schedule.
+ */
+function appLog(name: string): Promise<string> {
+  return eventually(`pod ${name}: the app to log that it serves`, async () => {
+    const log = c.node.logs(NS, name, 'app');
+    return log.includes('app: pid 1 serving') ? log : undefined;
+  });
+}
+
 beforeAll(async () => {
   registryDir = mkdtempSync(join(tmpdir(), 'podhooks-node-registry-'));
   registry = await startRegistry(registryDir, 'node');
@@ -78,7 +89,7 @@ test('the hook runs in the app container before the app, with its env, live in k
   await eventually('the rest of the hook in kubectl logs -f', async () => (streamed.includes('[app pre-start] hook: done') ? true : undefined));
   follow.kill();
   await c.node.waitForPod(NS, 'web', isReady, 'Ready');
-  const lines = c.node.logs(NS, 'web', 'app').split('\n');
+  const lines = (await appLog('web')).split('\n');
   const at = (text: string) => lines.findIndex((l) => l.includes(text));
   // In order: the wrapper, the hook, the wrapper again, then the app as PID 1.
   expect([at('podhooks: pre-start hook for container app starting'), at('hook: GREETING=hello from the spec'), at('hook: done'), at('podhooks: pre-start hook for container app finished'), at('app: pid 1 serving')].every((v, i, a) => v >= 0 && (i === 0 || v > a[i - 1]))).toBe(true);
@@ -103,7 +114,7 @@ test("in a Debian-like image the command's sh is the image's own shell, and the 
   const script = 'echo "shell: $(ls -l /proc/$$/exe)"; exec /usr/local/bin/app serve';
   await c.core.createNamespacedPod({ namespace: NS, body: pod('slim', { 'podhooks.io/pre-start': 'echo "hook: in $(cat /etc/os-release | grep ^ID=)"' }, { image: c.node.images.debian.ref, command: ['sh', '-c', script] }) });
   await c.node.waitForPod(NS, 'slim', isReady, 'Ready');
-  const log = c.node.logs(NS, 'slim', 'app');
+  const log = await appLog('slim');
   expect(log).toContain('hook: in ID=debian');
   expect(log).toMatch(/shell: .* \/proc\/1\/exe -> \/bin\/dash/);
   expect(log).toContain('app: pid 1 serving');
@@ -116,7 +127,7 @@ test("an image-only container gets its ENTRYPOINT from the registry, and contain
   expect(created.spec!.containers[0].command).toEqual(['/podhooks/bin/busybox', 'sh', '/podhooks/bin/wrapper.sh', '--', '/app', 'serve']);
   await c.node.waitForPod(NS, 'pulled', isReady, 'Ready');
   expect((await c.node.events(NS, 'pulled')).some((e) => e.startsWith('Pulled:') && e.includes(image))).toBe(true);
-  const log = c.node.logs(NS, 'pulled', 'app');
+  const log = await appLog('pulled');
   expect(log.indexOf('hook: before the image entrypoint')).toBeGreaterThanOrEqual(0);
   expect(log.indexOf('app: pid 1 serving')).toBeGreaterThan(log.indexOf('hook: before the image entrypoint'));
 });
