@@ -18,6 +18,12 @@ export const K8S_PROBE_DEFAULTS = { initialDelaySeconds: 0, timeoutSeconds: 1, p
 
 type Timing = Omit<V1Probe, 'httpGet' | 'tcpSocket' | 'grpc' | 'exec'>;
 
+/** The timing of a readiness probe podhooks adds where the container had none (the
+ *  preOnline gate, the end of the preStart hook): its conditions read local files, so it
+ *  is asked often (ready soon after the hook) with a generous timeout and Kubernetes'
+ *  failureThreshold (one slow run drops nothing). */
+export const LOCAL_READINESS: Timing = { initialDelaySeconds: 0, periodSeconds: 2, timeoutSeconds: 5, successThreshold: 1, failureThreshold: 3 };
+
 /** The probe's timing with every unset field at Kubernetes' default. */
 export function probeTiming(probe: V1Probe | undefined): Required<Pick<V1Probe, keyof typeof K8S_PROBE_DEFAULTS>> & Timing {
   const { httpGet: _h, tcpSocket: _t, grpc: _g, exec: _e, ...timing } = probe ?? {};
@@ -72,7 +78,10 @@ export function wrapProbe(original: V1Probe | undefined, container: V1Container,
 /** Adds `conditions` to a probe podhooks already rewrote (one probe.sh run checks them all). */
 export function addConditions(probe: V1Probe, conditions: string[]): V1Probe {
   const cmd = probe.exec!.command!;
-  return { ...probe, exec: { command: [...PREFIX, ...conditions, ...cmd.slice(PREFIX.length)] } };
+  const rest = cmd.slice(PREFIX.length);
+  // A flag the probe already has (--shared-pid) is not repeated.
+  const added = conditions.filter((c) => !(c === '--shared-pid' && rest.slice(0, rest.indexOf('--')).includes(c)));
+  return { ...probe, exec: { command: [...PREFIX, ...added, ...rest] } };
 }
 
 /** probe.sh options every start-aware condition needs: how it finds this container's first process. */
