@@ -62,16 +62,30 @@ export function isPodhooksProbe(probe: V1Probe | undefined): boolean {
   return !!cmd && PREFIX.every((part, i) => cmd[i] === part) && cmd.includes('--');
 }
 
+/** Checks that probe.sh bounds by --timeout itself (an exec check is bounded by the kubelet, as before). */
+const NETWORK_CHECKS = new Set(['http-get', 'tcp', 'grpc']);
+/**
+ * What a rewritten network probe's exec timeout adds to the user's timeoutSeconds: the
+ * kubelet kills an exec probe at its timeoutSeconds, so with the same number probe.sh's
+ * own network timeout could never report ("HTTP probe of ... timed out after Ns") and the
+ * event would show only the kubelet's "command timed out". One second covers starting
+ * busybox, podhooks' conditions and reporting.
+ */
+export const EXEC_SLACK_SECONDS = 1;
+
 /**
  * An exec probe running probe.sh with `conditions` before the original check, the
  * original's timing (Kubernetes' defaults where unset) overridden by `timing`. The
- * network check gets the probe's timeoutSeconds, as the kubelet gives it.
+ * network check gets the probe's timeoutSeconds, as the kubelet gives it; the exec probe
+ * around it EXEC_SLACK_SECONDS more.
  */
 export function wrapProbe(original: V1Probe | undefined, container: V1Container, kind: string, conditions: string[], timing: Partial<Timing> = {}): V1Probe {
   const filled = { ...probeTiming(original), ...timing };
+  const check = probeCheckArgs(original, container, kind);
   return {
     ...filled,
-    exec: { command: [...PREFIX, ...conditions, '--timeout', String(filled.timeoutSeconds), '--', ...probeCheckArgs(original, container, kind)] },
+    ...(NETWORK_CHECKS.has(check[0]) ? { timeoutSeconds: filled.timeoutSeconds + EXEC_SLACK_SECONDS } : {}),
+    exec: { command: [...PREFIX, ...conditions, '--timeout', String(filled.timeoutSeconds), '--', ...check] },
   };
 }
 
