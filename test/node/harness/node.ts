@@ -43,6 +43,8 @@ export interface Node {
   describePod(namespace: string, pod: string): Promise<string>;
   /** Lets containerd pull from a plain-HTTP registry (hosts.toml under its config_path). */
   trustRegistry(host: string): void;
+  /** Sends `signal` to PID 1 of a running container (from the host, as an OOM kill or a crash would end it); returns its host PID. */
+  killContainer(namespace: string, pod: string, container: string, signal?: NodeJS.Signals): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -250,6 +252,19 @@ export async function startNode(cp: ControlPlane): Promise<Node> {
       async events(namespace, pod) {
         const list = await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${pod}` });
         return list.items.map((e) => `${e.reason}: ${e.message}`);
+      },
+      async killContainer(namespace, pod, container, signal = 'SIGKILL') {
+        const p = await core.readNamespacedPod({ name: pod, namespace });
+        const status = [...(p.status?.containerStatuses ?? []), ...(p.status?.initContainerStatuses ?? [])].find((s) => s.name === container);
+        const id = status?.state?.running ? status.containerID?.replace(/^containerd:\/\//, '') : undefined;
+        if (!id) throw new Error(`pod ${namespace}/${pod}: container ${container} is not running`);
+        // `ctr tasks ls`: TASK PID STATUS, one task per running container.
+        const r = ctr('tasks', 'ls');
+        const line = r.stdout.split('\n').find((l) => l.startsWith(`${id} `));
+        const pid = Number(line?.trim().split(/\s+/)[1]);
+        if (!pid) throw new Error(`containerd has no task for container ${id} (${namespace}/${pod} ${container}): ${r.stdout}${r.stderr}`);
+        process.kill(pid, signal);
+        return pid;
       },
       trustRegistry(host) {
         mkdirSync(join(dir, 'certs.d', host), { recursive: true });

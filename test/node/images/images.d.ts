@@ -1,6 +1,8 @@
 export type ImageName = 'tools' | 'pause' | 'static' | 'debian' | 'java';
 export const IMAGES: Record<ImageName, string>;
 export const OUT: string;
+/** The content of /app/marker in the Debian-like image. */
+export const MARKER: string;
 export interface BuiltImage {
   ref: string;
   /** docker archive for `ctr images import` */

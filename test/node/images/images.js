@@ -23,6 +23,8 @@ const IMAGES = {
   debian: 'podhooks.test/debian-app:1',
   java: 'podhooks.test/java-app:1',
 };
+/** /app/marker in the Debian-like image. */
+const MARKER = 'marker from the podhooks.test/debian-app image\n';
 const GRPC_HEALTH_PROBE = 'github.com/grpc-ecosystem/grpc-health-probe@v0.4.61';
 
 const sha256 = (data) => crypto.createHash('sha256').update(data).digest('hex');
@@ -179,13 +181,15 @@ function recipes() {
           ['/etc/os-release', '/etc/os-release'],
           ['/usr/local/bin/app', app, 0o755],
         ],
-        key: passwd(users),
+        key: passwd(users) + MARKER,
         extra: (root) => {
           fs.symlinkSync('dash', path.join(root, 'bin/sh')); // as Debian has it
           write(root, '/etc/passwd', passwd(users));
           write(root, '/etc/group', group(users));
           tmpDir(root);
           fs.mkdirSync(path.join(root, 'home/app'), { recursive: true });
+          // A file of the app's own, for hooks that must see the app's image (preOnline).
+          write(root, '/app/marker', MARKER);
         },
         config: { Env: [PATH_ENV], Entrypoint: ['/usr/local/bin/app'], Cmd: ['serve'] },
       };
@@ -278,4 +282,4 @@ function main() {
   log(`ready in ${((Date.now() - started) / 1000).toFixed(1)}s`);
 }
 
-module.exports = { IMAGES, OUT, provisionImages, sharedLibraries, main };
+module.exports = { IMAGES, MARKER, OUT, provisionImages, sharedLibraries, main };
