@@ -11,5 +11,8 @@ export interface BuiltImage {
   dir: string;
 }
 export function provisionImages(): Record<ImageName, BuiltImage>;
+/** ghcr.io/podhooks/podhooks:0.1.0, the repo's Dockerfile built from this checkout (dist/ must be built). */
+export const WEBHOOK_IMAGE: string;
+export function webhookImage(): Pick<BuiltImage, 'ref' | 'tar'>;
 export function sharedLibraries(binaries: string[], opts?: { env?: NodeJS.ProcessEnv; skipUnder?: string }): [string, string][];
 export function main(): void;
