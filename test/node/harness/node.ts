@@ -6,7 +6,6 @@
 // which is how teardown.js finds and stops them all by PID. One node per machine.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
@@ -91,18 +90,6 @@ function tail(file: string, lines = 40): string {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** A port nothing listens on at `host` (one of this machine's addresses). */
-function freePortOn(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, host, () => {
-      const { port } = srv.address() as AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export async function startNode(cp: ControlPlane): Promise<Node> {
   if (process.getuid?.() !== 0) throw new Error('the node tier runs containerd and the kubelet, which need root');
@@ -226,7 +213,7 @@ export async function startNode(cp: ControlPlane): Promise<Node> {
     phase('Ready');
 
     // Pods reach the apiserver through the bridge address (a relay to its loopback port).
-    const apiserverForPods = { host: BRIDGE_IP, port: await freePortOn(BRIDGE_IP) };
+    const apiserverForPods = { host: BRIDGE_IP, port: await freePort(BRIDGE_IP) };
     const relay = spawnLogged('apiserver-relay', 'sh', ['-c', inCgroup, 'sh', socat(), '-d',
       `TCP-LISTEN:${apiserverForPods.port},bind=${BRIDGE_IP},fork,reuseaddr`, `TCP:127.0.0.1:${new URL(cp.server).port}`], toolEnv());
     await eventually('the apiserver relay on the bridge', async () => {
