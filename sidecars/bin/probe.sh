@@ -265,8 +265,11 @@ case $kind in
     addr=$(hostport "$1" "$2"); service=${3:-}
     set -- -addr="$addr" -connect-timeout="${timeout}s" -rpc-timeout="${timeout}s"
     if [ -n "$service" ]; then set -- "$@" -service="$service"; fi
-    run "$bin" "$@"
+    # The connection and the call each get the timeout; together they must not take
+    # longer (the kubelet's gRPC probe has one deadline for both).
+    run $BB timeout "$timeout" "$bin" "$@"
     [ "$rc" -ne 0 ] || exit 0
+    [ "$rc" -ne 143 ] || fail 1 "gRPC probe of $addr timed out after ${timeout}s"
     fail "$rc" "gRPC probe of $addr failed: $(oneline "$out")" ;;
   *) usage "unknown probe kind '$kind' (http-get, tcp, exec, grpc or none)" ;;
 esac

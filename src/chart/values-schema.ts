@@ -38,6 +38,9 @@ export const chartValuesSchema = z.strictObject({
   tolerations: z.array(object),
   podAnnotations: labels,
   podLabels: labels,
+  extraEnv: z
+    .array(z.strictObject({ name: z.string().min(1), value: z.string().optional(), valueFrom: object.optional() }))
+    .describe('More environment variables of the webhook container (EnvVar objects), after its own; e.g. KUBERNETES_SERVICE_HOST/PORT where pods cannot reach the kubernetes Service, or HTTPS_PROXY.'),
   webhooks: z.strictObject({
     timeoutSeconds: z.number().int().min(1).max(30).describe("Every webhook's timeoutSeconds; also config.server.webhookTimeoutSeconds (the latency buckets and the alert reach it)."),
   }),

@@ -7,20 +7,16 @@
 // restarts, the mark stops holding for it (probe.sh) and the runner runs the hook again.
 // Warm-up requests (podhooks.io/warmup-urls) run in the same runner, between the check URL
 // and the hook; warm-up without a hook is the runner with no script.
-import type { V1Container, V1EnvVar, V1Pod, V1Probe, V1VolumeMount } from '@kubernetes/client-node';
+import type { V1Container, V1EnvVar, V1Pod, V1VolumeMount } from '@kubernetes/client-node';
 import { A, type HookSpec } from './annotations';
 import { addMounts, type PodDraft } from './draft';
 import { annotationEnv, BUSYBOX, NAMES, POD_BIN, POD_LOGS, POD_STATE } from './layout';
-import { startConditions, wrapProbe } from './probes';
+import { addConditions, isPodhooksProbe, LOCAL_READINESS, startConditions, wrapProbe } from './probes';
 import { warmupEnv } from './warmup';
 import type { Config } from '../config';
 
 export const PRE_ONLINE_LOG = `${POD_LOGS}/pre-online.log`;
 
-/** The readiness probe of a target container that had none: only the gate, which reads
- *  local files, so it is asked often (the pod turns ready soon after the hook) with a
- *  generous timeout and Kubernetes' failureThreshold (one slow run drops nothing). */
-export const GATE_ONLY_PROBE: V1Probe = { initialDelaySeconds: 0, periodSeconds: 2, timeoutSeconds: 5, successThreshold: 1, failureThreshold: 3 };
 
 /** The container whose context the runner takes: the main container when it is a target, else the first target. */
 export function contextContainer(spec: HookSpec): string {
@@ -92,9 +88,13 @@ export function addPreOnline(
   draft.addSidecar(NAMES.preOnline, runner(app, spec, config, volumes), native, 'last');
   for (const name of spec.containers) {
     draft.updateContainer(name, (c, record) => {
-      record.readinessProbe = c.readinessProbe ?? null;
+      if (record.readinessProbe === undefined) record.readinessProbe = c.readinessProbe ?? null;
       const gate = ['--require-online', POD_STATE, name, ...startConditions(base)];
-      c.readinessProbe = wrapProbe(c.readinessProbe, c, 'readinessProbe', gate, c.readinessProbe ? {} : GATE_ONLY_PROBE);
+      // Without a readiness probe of its own: the gate-only probe (LOCAL_READINESS), or
+      // the one preStart already added, which then checks both.
+      c.readinessProbe = isPodhooksProbe(c.readinessProbe)
+        ? addConditions(c.readinessProbe!, gate)
+        : wrapProbe(c.readinessProbe, c, 'readinessProbe', gate, c.readinessProbe ? {} : LOCAL_READINESS);
       const mounts = c.volumeMounts ?? [];
       const needed = [
         { name: volumes.bin, mountPath: POD_BIN, readOnly: true },

@@ -2,12 +2,13 @@
 // the container (with the app's filesystem and env), tees its output to the shared log
 // volume, then execs the original command so the app stays PID 1 of its container. The
 // hook is stopped after its timeout, and while it runs a startup probe holds liveness
-// back, so a slow hook fails with a message instead of being killed into a crash loop.
+// back, so a slow hook fails with a message instead of being killed into a crash loop,
+// and readiness waits for it, so the pod takes no traffic before the app runs.
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { A } from './annotations';
 import { addEnv, addMounts, type ContainerRecord, type PodDraft } from './draft';
 import { annotationEnv, BUSYBOX, POD_BIN, POD_LOGS, POD_RUN } from './layout';
-import { probeTiming, startConditions, wrapProbe } from './probes';
+import { LOCAL_READINESS, probeTiming, startConditions, wrapProbe } from './probes';
 
 export const WRAPPER_PREFIX = [BUSYBOX, 'sh', `${POD_BIN}/wrapper.sh`, '--'];
 /** wrapper.sh gives a timed-out hook this long between TERM and KILL. */
@@ -49,7 +50,10 @@ export function wrapEntrypoint(
       ...(logs ? [{ name: logs, mountPath: POD_LOGS }] : []),
       ...(run ? [{ name: run, mountPath: POD_RUN }] : []),
     ]);
-    if (logs) holdLivenessDuringHook(c, record, timeoutSeconds, pod);
+    if (logs) {
+      holdLivenessDuringHook(c, record, timeoutSeconds, pod);
+      readyOnlyAfterHook(c, record, pod);
+    }
     return c;
   });
 }
@@ -75,6 +79,19 @@ function holdLivenessDuringHook(c: V1Container, record: ContainerRecord, timeout
     successThreshold: 1,
     failureThreshold: t.failureThreshold + Math.ceil(hookBudget / t.periodSeconds),
   });
+}
+
+/**
+ * Without a readiness probe the kubelet counts a container ready as soon as it started,
+ * that is while the wrapper still runs the hook: the pod would take Service traffic
+ * before the app exists. Such a container gets a readiness probe that passes once the
+ * hook finished (its first process is the app, no longer the wrapper). A container with
+ * a readiness probe of its own keeps it: the app answers it only once it runs.
+ */
+function readyOnlyAfterHook(c: V1Container, record: ContainerRecord, pod: V1Pod): void {
+  if (c.readinessProbe) return;
+  if (record.readinessProbe === undefined) record.readinessProbe = null;
+  c.readinessProbe = wrapProbe(undefined, c, 'readinessProbe', ['--after-pre-start', ...startConditions(pod)], LOCAL_READINESS);
 }
 
 export function preStartLogFile(container: string): string {

@@ -18,6 +18,12 @@ export const K8S_PROBE_DEFAULTS = { initialDelaySeconds: 0, timeoutSeconds: 1, p
 
 type Timing = Omit<V1Probe, 'httpGet' | 'tcpSocket' | 'grpc' | 'exec'>;
 
+/** The timing of a readiness probe podhooks adds where the container had none (the
+ *  preOnline gate, the end of the preStart hook): its conditions read local files, so it
+ *  is asked often (ready soon after the hook) with a generous timeout and Kubernetes'
+ *  failureThreshold (one slow run drops nothing). */
+export const LOCAL_READINESS: Timing = { initialDelaySeconds: 0, periodSeconds: 2, timeoutSeconds: 5, successThreshold: 1, failureThreshold: 3 };
+
 /** The probe's timing with every unset field at Kubernetes' default. */
 export function probeTiming(probe: V1Probe | undefined): Required<Pick<V1Probe, keyof typeof K8S_PROBE_DEFAULTS>> & Timing {
   const { httpGet: _h, tcpSocket: _t, grpc: _g, exec: _e, ...timing } = probe ?? {};
@@ -56,23 +62,40 @@ export function isPodhooksProbe(probe: V1Probe | undefined): boolean {
   return !!cmd && PREFIX.every((part, i) => cmd[i] === part) && cmd.includes('--');
 }
 
+/** Checks that probe.sh bounds by --timeout itself (an exec check is bounded by the kubelet, as before). */
+const NETWORK_CHECKS = new Set(['http-get', 'tcp', 'grpc']);
+/**
+ * What a rewritten network probe's exec timeout adds to the user's timeoutSeconds: the
+ * kubelet kills an exec probe at its timeoutSeconds, so with the same number probe.sh's
+ * own network timeout could never report ("HTTP probe of ... timed out after Ns") and the
+ * event would show only the kubelet's "command timed out". One second covers starting
+ * busybox, podhooks' conditions and reporting.
+ */
+export const EXEC_SLACK_SECONDS = 1;
+
 /**
  * An exec probe running probe.sh with `conditions` before the original check, the
  * original's timing (Kubernetes' defaults where unset) overridden by `timing`. The
- * network check gets the probe's timeoutSeconds, as the kubelet gives it.
+ * network check gets the probe's timeoutSeconds, as the kubelet gives it; the exec probe
+ * around it EXEC_SLACK_SECONDS more.
  */
 export function wrapProbe(original: V1Probe | undefined, container: V1Container, kind: string, conditions: string[], timing: Partial<Timing> = {}): V1Probe {
   const filled = { ...probeTiming(original), ...timing };
+  const check = probeCheckArgs(original, container, kind);
   return {
     ...filled,
-    exec: { command: [...PREFIX, ...conditions, '--timeout', String(filled.timeoutSeconds), '--', ...probeCheckArgs(original, container, kind)] },
+    ...(NETWORK_CHECKS.has(check[0]) ? { timeoutSeconds: filled.timeoutSeconds + EXEC_SLACK_SECONDS } : {}),
+    exec: { command: [...PREFIX, ...conditions, '--timeout', String(filled.timeoutSeconds), '--', ...check] },
   };
 }
 
 /** Adds `conditions` to a probe podhooks already rewrote (one probe.sh run checks them all). */
 export function addConditions(probe: V1Probe, conditions: string[]): V1Probe {
   const cmd = probe.exec!.command!;
-  return { ...probe, exec: { command: [...PREFIX, ...conditions, ...cmd.slice(PREFIX.length)] } };
+  const rest = cmd.slice(PREFIX.length);
+  // A flag the probe already has (--shared-pid) is not repeated.
+  const added = conditions.filter((c) => !(c === '--shared-pid' && rest.slice(0, rest.indexOf('--')).includes(c)));
+  return { ...probe, exec: { command: [...PREFIX, ...added, ...rest] } };
 }
 
 /** probe.sh options every start-aware condition needs: how it finds this container's first process. */

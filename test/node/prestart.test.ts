@@ -3,11 +3,12 @@
 // output is live in `kubectl logs -c podhooks-logs -f` and in the app's log; the app is
 // PID 1 and gets SIGTERM; a failing hook stops the container with the hook's exit code
 // and a termination message. An image-only container is resolved through a real
-// registry, which containerd then pulls from.
+// registry, which containerd then pulls from. While the hook runs the pod is not ready
+// (not in its Service), liveness does not kill it, and a hook past its timeout is stopped.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { V1Pod } from '@kubernetes/client-node';
+import { DiscoveryV1Api, type V1Pod } from '@kubernetes/client-node';
 import { eventually } from '../e2e/harness/webhooks';
 import { startRegistry, stopRegistries, type Registry } from '../helpers/registry';
 import { containerStatus, isReady, RESTRICTED, startCluster, type Cluster } from './harness/cluster';
@@ -38,6 +39,17 @@ function pod(name: string, annotations: Record<string, string>, spec: Partial<V1
       }],
     },
   };
+}
+
+/**
+ * The app container's log once the app has logged that it serves. Ready does not imply
+ * that line: the app prints it after the wrapper exec'd it, on its own schedule.
+ */
+function appLog(name: string): Promise<string> {
+  return eventually(`pod ${name}: the app to log that it serves`, async () => {
+    const log = c.node.logs(NS, name, 'app');
+    return log.includes('app: pid 1 serving') ? log : undefined;
+  });
 }
 
 beforeAll(async () => {
@@ -79,7 +91,7 @@ test('the hook runs in the app container before the app, with its env, live in k
   await eventually('the rest of the hook in kubectl logs -f', async () => (streamed.includes('[app pre-start] hook: done') ? true : undefined));
   follow.kill();
   await c.node.waitForPod(NS, 'web', isReady, 'Ready');
-  const lines = c.node.logs(NS, 'web', 'app').split('\n');
+  const lines = (await appLog('web')).split('\n');
   const at = (text: string) => lines.findIndex((l) => l.includes(text));
   // In order: the wrapper, the hook, the wrapper again, then the app as PID 1.
   expect([at('podhooks: pre-start hook for container app starting'), at('hook: GREETING=hello from the spec'), at('hook: done'), at('podhooks: pre-start hook for container app finished'), at('app: pid 1 serving')].every((v, i, a) => v >= 0 && (i === 0 || v > a[i - 1]))).toBe(true);
@@ -104,7 +116,7 @@ test("in a Debian-like image the command's sh is the image's own shell, and the 
   const script = 'echo "shell: $(ls -l /proc/$$/exe)"; exec /usr/local/bin/app serve';
   await c.core.createNamespacedPod({ namespace: NS, body: pod('slim', { 'podhooks.io/pre-start': 'echo "hook: in $(cat /etc/os-release | grep ^ID=)"' }, { image: c.node.images.debian.ref, command: ['sh', '-c', script] }) });
   await c.node.waitForPod(NS, 'slim', isReady, 'Ready');
-  const log = c.node.logs(NS, 'slim', 'app');
+  const log = await appLog('slim');
   expect(log).toContain('hook: in ID=debian');
   expect(log).toMatch(/shell: .* \/proc\/1\/exe -> \/bin\/dash/);
   expect(log).toContain('app: pid 1 serving');
@@ -117,7 +129,71 @@ test("an image-only container gets its ENTRYPOINT from the registry, and contain
   expect(created.spec!.containers[0].command).toEqual(['/podhooks/bin/busybox', 'sh', '/podhooks/bin/wrapper.sh', '--', '/app', 'serve']);
   await c.node.waitForPod(NS, 'pulled', isReady, 'Ready');
   expect((await c.node.events(NS, 'pulled')).some((e) => e.startsWith('Pulled:') && e.includes(image))).toBe(true);
-  const log = c.node.logs(NS, 'pulled', 'app');
+  const log = await appLog('pulled');
   expect(log.indexOf('hook: before the image entrypoint')).toBeGreaterThanOrEqual(0);
   expect(log.indexOf('app: pid 1 serving')).toBeGreaterThan(log.indexOf('hook: before the image entrypoint'));
+});
+
+/** The `ready` condition of the pod's endpoint in its Service's EndpointSlices (undefined: not listed). */
+async function endpointReady(service: string, podName: string): Promise<boolean | undefined> {
+  const slices = await c.cp.kubeConfig().makeApiClient(DiscoveryV1Api).listNamespacedEndpointSlice({ namespace: NS, labelSelector: `kubernetes.io/service-name=${service}` });
+  return slices.items.flatMap((s) => s.endpoints ?? []).find((e) => e.targetRef?.name === podName)?.conditions?.ready;
+}
+
+function served(p: V1Pod): V1Pod {
+  const name = p.metadata!.name!;
+  p.metadata!.labels = { app: name };
+  p.spec!.containers[0].ports = [{ name: 'http', containerPort: 8080 }];
+  return p;
+}
+
+test('while the hook runs the pod is not ready and not in its Service, though it has no readiness probe', async () => {
+  await c.core.createNamespacedService({ namespace: NS, body: { metadata: { name: 'held' }, spec: { selector: { app: 'held' }, ports: [{ port: 80, targetPort: 'http' }] } } });
+  const hook = `echo "hook: holding"; until wget -q -O /dev/null ${host.url}/gate/held; do sleep 1; done; echo "hook: done"`;
+  await c.core.createNamespacedPod({ namespace: NS, body: served(pod('held', { 'podhooks.io/pre-start': hook }, { command: ['/app', 'serve'] })) });
+  // The status that first shows the container running: the hook is running (its gate is
+  // closed), and a container without a readiness probe would be ready in this very status.
+  const running = await c.node.waitForPod(NS, 'held', (p) => !!containerStatus(p, 'app')?.state?.running, 'the container running (the hook)');
+  expect(containerStatus(running, 'app')!.ready).toBe(false);
+  expect(isReady(running)).toBe(false);
+  expect(await eventually('the endpoint to be listed', () => endpointReady('held', 'held').then((r) => (r === undefined ? undefined : r)))).toBe(false);
+  await eventually('the gate to say why', async () => ((await c.node.events(NS, 'held')).some((e) => e.includes('Readiness probe failed: podhooks: pre-start hook still running')) ? true : undefined));
+  expect(isReady(await c.core.readNamespacedPod({ name: 'held', namespace: NS }))).toBe(false);
+  expect(c.node.logs(NS, 'held', 'app')).not.toContain('hook: done');
+
+  host.open('held');
+  await c.node.waitForPod(NS, 'held', isReady, 'Ready');
+  expect(await eventually('the endpoint to be ready', () => endpointReady('held', 'held').then((r) => (r ? r : undefined)))).toBe(true);
+  expect(await appLog('held')).toContain('hook: done');
+});
+
+test('a hook that outlasts the liveness budget many times over does not restart the container', async () => {
+  // Liveness alone would kill the container 3 s after it started: a 1 s period, 2 failures.
+  const liveness = { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 2 };
+  const p = served(pod('slow', { 'podhooks.io/pre-start': 'echo "hook: migrating"; sleep 20; echo "hook: done"', 'podhooks.io/pre-start-timeout': '60s' }, { command: ['/app', 'serve'] }));
+  p.spec!.containers[0].livenessProbe = liveness;
+  await c.core.createNamespacedPod({ namespace: NS, body: p });
+  const ready = await c.node.waitForPod(NS, 'slow', isReady, 'Ready after the hook', 120_000);
+  expect(containerStatus(ready, 'app')!.restartCount).toBe(0);
+  const log = await appLog('slow');
+  expect(log.indexOf('app: pid 1 serving')).toBeGreaterThan(log.indexOf('hook: done'));
+  const events = await c.node.events(NS, 'slow');
+  // The startup probe held liveness back, saying why, and nothing was killed.
+  expect(events.some((e) => e.startsWith('Unhealthy: Startup probe failed: podhooks: pre-start hook still running'))).toBe(true);
+  expect(events.filter((e) => e.startsWith('Killing') || e.includes('Liveness probe failed'))).toEqual([]);
+  // The original liveness probe applies from then on: the app answers it, still no restart.
+  expect(ready.spec!.containers[0].livenessProbe).toMatchObject(liveness);
+});
+
+test('a hook past podhooks.io/pre-start-timeout is stopped; the container fails with exit code 124, saying so', async () => {
+  await c.core.createNamespacedPod({ namespace: NS, body: pod('stalled', { 'podhooks.io/pre-start': 'echo "hook: waiting forever"; sleep 600', 'podhooks.io/pre-start-timeout': '5s' }, { command: ['/app', 'serve'] }) });
+  const failed = await c.node.waitForPod(NS, 'stalled', (p) => !!containerStatus(p, 'app')?.lastState?.terminated, 'the hook to time out', 120_000);
+  const terminated = containerStatus(failed, 'app')!.lastState!.terminated!;
+  expect([terminated.exitCode, terminated.message]).toEqual([
+    124,
+    'podhooks: pre-start hook for container app did not finish within 5s (podhooks.io/pre-start-timeout) and was stopped; the application was not started\n',
+  ]);
+  const previous = c.node.logs(NS, 'stalled', 'app', true);
+  expect(previous).toContain('hook: waiting forever');
+  expect(previous).not.toContain('app: pid');
 });

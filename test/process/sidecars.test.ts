@@ -5,7 +5,7 @@
 // process started here is stopped by PID in afterEach.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
@@ -474,6 +474,21 @@ describe('probe.sh', () => {
     expect(g.out).toContain(`${BIN}/grpc_health_probe, which is missing`);
     expect((await probe(['--', 'ftp', 'x'])).code).toBe(2);
     expect((await probe(['--bogus', '--', 'none'])).code).toBe(2);
+  });
+
+  test('grpc: the connection and the call together get the timeout, and a timeout says so', async () => {
+    // A grpc_health_probe that honours neither of its own timeouts (a connection that
+    // takes all of -connect-timeout, then a call that takes all of -rpc-timeout).
+    const dir = tmp();
+    for (const f of ['probe.sh', 'hooklib.sh']) copyFileSync(join(BIN, f), join(dir, f));
+    writeFileSync(join(dir, 'grpc_health_probe'), `#!${BB} sh\nexec ${BB} sleep 30\n`, { mode: 0o755 });
+    const child = spawn(BB, ['sh', join(dir, 'probe.sh'), '--timeout', '1', '--', 'grpc', '', '50051'], { env: { PATH: '/usr/bin:/bin', PODHOOKS_BUSYBOX: BB }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    const code = await new Promise((res) => child.on('close', res));
+    // Without the bound the fake would pass after 30 s (exit 0).
+    expect([code, out]).toEqual([1, 'podhooks: gRPC probe of 127.0.0.1:50051 timed out after 1s\n']);
   });
 
   test('--require-file gates the probe on the preOnline mark', async () => {

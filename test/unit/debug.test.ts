@@ -110,12 +110,14 @@ describe('what debug mode adds', () => {
     }));
     const c = app(r.pod);
     // Unset timing fields get Kubernetes' defaults, as the apiserver would fill them in.
+    // The network check keeps the user's timeout; the exec probe around it gets a second
+    // more, so that probe.sh reports the timeout before the kubelet cuts it off.
     expect(c.livenessProbe).toEqual({
       initialDelaySeconds: 0,
       periodSeconds: 10,
       successThreshold: 1,
       failureThreshold: 7,
-      timeoutSeconds: 3,
+      timeoutSeconds: 4,
       exec: { command: ['/podhooks/bin/busybox', 'sh', '/podhooks/bin/probe.sh', '--jdwp-port', '15005', '--timeout', '3', '--', 'http-get', 'http', '', '8080', '/live', 'X-A:b:c'] },
     });
     expect(c.startupProbe).toEqual({
@@ -123,7 +125,7 @@ describe('what debug mode adds', () => {
       periodSeconds: 10,
       successThreshold: 1,
       failureThreshold: 60,
-      timeoutSeconds: 1,
+      timeoutSeconds: 2,
       exec: { command: ['/podhooks/bin/busybox', 'sh', '/podhooks/bin/probe.sh', '--jdwp-port', '15005', '--timeout', '1', '--', 'tcp', '', '8080'] },
     });
     expect(c.readinessProbe).toBe(readinessProbe);

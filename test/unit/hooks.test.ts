@@ -4,7 +4,8 @@
 import type { V1Container, V1Pod, V1Probe } from '@kubernetes/client-node';
 import { parseConfig } from '../../src/config';
 import { injectPod } from '../../src/mutate/inject';
-import { K8S_PROBE_DEFAULTS } from '../../src/mutate/probes';
+import { uninject } from '../../src/mutate/uninject';
+import { EXEC_SLACK_SECONDS, K8S_PROBE_DEFAULTS } from '../../src/mutate/probes';
 import { STOP_GRACE_SECONDS } from '../../src/mutate/prestart';
 
 const config = parseConfig({});
@@ -34,7 +35,10 @@ describe('probe timing is the user\'s', () => {
       expect(container(offline, 'app')[kind]).toEqual(container(webhook, 'app')[kind]);
       const { exec, ...timing } = container(offline, 'app')[kind]!;
       const { httpGet: _h, tcpSocket: _t, exec: _e, ...userTiming } = defaulted;
-      expect(timing).toEqual(userTiming);
+      // A network check keeps the user's timeout; the exec probe around it gets
+      // EXEC_SLACK_SECONDS more, so that probe.sh, not the kubelet, reports a timeout.
+      const slack = probe.exec ? 0 : EXEC_SLACK_SECONDS;
+      expect(timing).toEqual({ ...userTiming, timeoutSeconds: userTiming.timeoutSeconds + slack });
       const cmd = exec!.command!;
       expect(cmd[cmd.indexOf('--timeout') + 1]).toBe(String(defaulted.timeoutSeconds));
     }
@@ -99,6 +103,52 @@ describe('the preOnline runner works in the app\'s context', () => {
       { name: 'podhooks-bin', mountPath: '/podhooks/bin', readOnly: true },
       { name: 'podhooks-state', mountPath: '/podhooks/state' },
     ]);
+  });
+});
+
+describe('a preStart target takes no traffic before the hook finished', () => {
+  const PRE_START = { 'podhooks.io/pre-start': 'x' };
+  const afterHook = (...conditions: string[]) => ({
+    initialDelaySeconds: 0,
+    periodSeconds: 2,
+    timeoutSeconds: 5,
+    successThreshold: 1,
+    failureThreshold: 3,
+    exec: { command: ['/podhooks/bin/busybox', 'sh', '/podhooks/bin/probe.sh', ...conditions, '--timeout', '5', '--', 'none'] },
+  });
+
+  test('without a readiness probe it gets one that passes once the app replaced the wrapper; uninject removes it', () => {
+    const original = pod([{ name: 'app', image: 'a', command: ['/app'] }], PRE_START);
+    const p = inject(original);
+    expect(container(p, 'app').readinessProbe).toEqual(afterHook('--after-pre-start'));
+    expect(container(uninject(p).pod, 'app')).toEqual(original.spec!.containers[0]);
+  });
+
+  test('with shareProcessNamespace it looks for the container\'s own first process', () => {
+    const p = inject(pod([{ name: 'app', image: 'a', command: ['/app'] }], PRE_START, { shareProcessNamespace: true }));
+    expect(container(p, 'app').readinessProbe).toEqual(afterHook('--after-pre-start', '--shared-pid'));
+  });
+
+  test('with preOnline too, one probe checks the gate and the hook\'s end', () => {
+    const p = inject(pod([{ name: 'app', image: 'a', command: ['/app'] }], { ...PRE_START, ...PRE_ONLINE }, { shareProcessNamespace: true }));
+    expect(container(p, 'app').readinessProbe).toEqual(afterHook('--require-online', '/podhooks/state', 'app', '--after-pre-start', '--shared-pid'));
+    expect(JSON.parse(p.metadata!.annotations!['podhooks.io/status']).changed.app.readinessProbe).toBeNull();
+  });
+
+  test('a readiness probe of its own is kept: only the running app can answer it', () => {
+    const readinessProbe: V1Probe = { httpGet: { path: '/ready', port: 8080 } };
+    const p = inject(pod([{ name: 'app', image: 'a', command: ['/app'], readinessProbe }], PRE_START));
+    expect(container(p, 'app').readinessProbe).toBe(readinessProbe);
+  });
+
+  test('a container that is only wrapped so that classic sidecars end with it gets no probe', () => {
+    const classic = { config: parseConfig({ injection: { nativeSidecars: 'false' } }), nativeSidecars: false };
+    const annotations = { ...PRE_START, 'podhooks.io/debug': 'true', 'podhooks.io/debug-container': 'side' };
+    const r = injectPod(pod([{ name: 'app', image: 'a', command: ['/app'] }, { name: 'side', image: 's', command: ['/s'] }], annotations, { restartPolicy: 'Never' }), classic);
+    expect(r.errors).toEqual([]);
+    expect(container(r.pod, 'app').readinessProbe).toBeDefined();
+    expect(container(r.pod, 'side').command![0]).toBe('/podhooks/bin/busybox');
+    expect(container(r.pod, 'side').readinessProbe).toBeUndefined();
   });
 });
 

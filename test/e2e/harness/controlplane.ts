@@ -109,8 +109,38 @@ function kubeletClientCert(dir: string): { ca: string; cert: string; key: string
   return { ca: join(pki, 'ca.crt'), cert: join(pki, 'client.crt'), key: join(pki, 'client.key') };
 }
 
-/** `node: true` prepares the apiserver for a kubelet (test/node/harness/node.ts): a kubelet client certificate. */
-export async function startControlPlane(opts: { controllerManager?: boolean; node?: boolean } = {}): Promise<ControlPlane> {
+/**
+ * The apiserver's serving certificate, from a CA of its own, for its loopback address and
+ * `ips` (another address where pods reach it), and the names in-cluster clients use.
+ * The CA is what kube-controller-manager publishes as kube-root-ca.crt, so a pod's
+ * service-account client verifies the apiserver at any of these addresses.
+ */
+function servingCert(dir: string, ips: string[]): { ca: string; cert: string; key: string } {
+  const pki = join(dir, 'serving-pki');
+  mkdirSync(pki);
+  const openssl = (args: string[]) => {
+    const r = spawnSync('openssl', args, { cwd: pki, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
+  };
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  openssl(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=podhooks-test-apiserver-ca']);
+  openssl(['req', ...ec, '-keyout', 'apiserver.key', '-out', 'apiserver.csr', '-subj', '/CN=kube-apiserver']);
+  const sans = [...['127.0.0.1', SERVICE_IP, ...ips].map((ip) => `IP:${ip}`), ...['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'].map((n) => `DNS:${n}`)];
+  writeFileSync(join(pki, 'ext.cnf'), `subjectAltName=${sans.join(',')}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n`);
+  openssl(['x509', '-req', '-in', 'apiserver.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', 'ext.cnf', '-out', 'apiserver.crt']);
+  return { ca: join(pki, 'ca.crt'), cert: join(pki, 'apiserver.crt'), key: join(pki, 'apiserver.key') };
+}
+
+/** The `kubernetes` Service's cluster IP (the first of --service-cluster-ip-range). */
+const SERVICE_IP = '10.0.0.1';
+
+/**
+ * `node: true` prepares the apiserver for a kubelet (test/node/harness/node.ts): a kubelet
+ * client certificate, and webhook Services resolved to their endpoints (there is no
+ * kube-proxy, so the apiserver must call a webhook pod at its pod IP). `apiserverIPs`:
+ * more addresses its serving certificate covers, for pods that reach it there.
+ */
+export async function startControlPlane(opts: { controllerManager?: boolean; node?: boolean; apiserverIPs?: string[] } = {}): Promise<ControlPlane> {
   const dir = mkdtempSync(join(tmpdir(), 'podhooks-k8s-'));
   const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
   const token = randomBytes(16).toString('hex');
@@ -126,6 +156,7 @@ export async function startControlPlane(opts: { controllerManager?: boolean; nod
 
   try {
     const kubeletClient = opts.node ? kubeletClientCert(dir) : undefined;
+    const serving = opts.apiserverIPs?.length ? servingCert(dir, opts.apiserverIPs) : undefined;
     const etcd = start(dir, 'etcd', [
       '--data-dir', join(dir, 'etcd'),
       '--listen-client-urls', `http://127.0.0.1:${etcdPort}`,
@@ -149,10 +180,11 @@ export async function startControlPlane(opts: { controllerManager?: boolean; nod
       '--service-account-issuer', 'https://kubernetes.default.svc',
       '--service-account-key-file', join(dir, 'sa.pub'),
       '--service-account-signing-key-file', join(dir, 'sa.key'),
-      '--service-cluster-ip-range', '10.0.0.0/24',
+      '--service-cluster-ip-range', `${SERVICE_IP.replace(/\.1$/, '.0')}/24`,
       '--endpoint-reconciler-type', 'none',
       '--allow-privileged=true',
-      ...(kubeletClient ? ['--kubelet-client-certificate', kubeletClient.cert, '--kubelet-client-key', kubeletClient.key] : []),
+      ...(kubeletClient ? ['--kubelet-client-certificate', kubeletClient.cert, '--kubelet-client-key', kubeletClient.key, '--enable-aggregator-routing=true'] : []),
+      ...(serving ? ['--tls-cert-file', serving.cert, '--tls-private-key-file', serving.key] : []),
     ]);
     procs.push(apiserver);
     await waitReady(`${server}/readyz`, token, dir, apiserver, 'kube-apiserver', 60_000);
@@ -174,7 +206,7 @@ export async function startControlPlane(opts: { controllerManager?: boolean; nod
         '--kubeconfig', kubeconfigPath,
         '--controllers', '*',
         '--service-account-private-key-file', join(dir, 'sa.key'),
-        '--root-ca-file', join(dir, 'apiserver-certs', 'apiserver.crt'),
+        '--root-ca-file', serving?.ca ?? join(dir, 'apiserver-certs', 'apiserver.crt'),
         '--use-service-account-credentials=false',
         '--leader-elect=false',
         '--bind-address', '127.0.0.1',

@@ -8,7 +8,7 @@ import { AdmissionregistrationV1Api, AppsV1Api, BatchV1Api, CoreV1Api, type V1Po
 import { startControlPlane, type ControlPlane } from '../../e2e/harness/controlplane';
 import { createNamespace, eventually, registerWebhooks } from '../../e2e/harness/webhooks';
 import { startPodhooks, type Podhooks } from '../../helpers/podhooks';
-import { startNode, type Node } from './node';
+import { BRIDGE_IP, startNode, type Node } from './node';
 
 /** What an app container needs to be admitted under PSS "restricted". */
 export const RESTRICTED: V1SecurityContext = {
@@ -37,7 +37,7 @@ export interface Cluster {
  * servers that must listen on the node's bridge address, which exists only then).
  */
 export async function startCluster(config: Record<string, any> | ((node: Node) => Promise<Record<string, any>>) = {}): Promise<Cluster> {
-  const cp = await startControlPlane({ node: true });
+  const cp = await startControlPlane({ node: true, apiserverIPs: [BRIDGE_IP] });
   const undo: (() => Promise<unknown>)[] = [() => cp.stop()];
   const stop = async () => {
     for (const step of undo.reverse()) await step();

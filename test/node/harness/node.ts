@@ -12,7 +12,7 @@ import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { binDir, type ControlPlane } from '../../e2e/harness/controlplane';
 import { eventually } from '../../e2e/harness/webhooks';
 import { freePort } from '../../helpers/ports';
-import { DEBS_ROOT, toolEnv } from '../../helpers/tools';
+import { DEBS_ROOT, socat, toolEnv } from '../../helpers/tools';
 import { IMAGES, provisionImages, type BuiltImage, type ImageName } from '../images/images';
 import { writeContainerdConfig, writeKubeletConfig } from './node-config';
 import { BRIDGE, CGROUP, CGROUP_ROOT, hierarchies, leftovers, STATE_FILE, teardown } from './teardown';
@@ -25,6 +25,13 @@ export interface Node {
   name: string;
   /** The host's address on the pod bridge: the only host address pods can reach. */
   bridgeIP: string;
+  /**
+   * Where pods reach the apiserver (no kube-proxy: the `kubernetes` Service's IP leads
+   * nowhere): a TCP relay (socat) on the bridge address to its loopback port. Its serving
+   * certificate covers this address when the control plane was started with
+   * `apiserverIPs: [BRIDGE_IP]`. An in-cluster client needs KUBERNETES_SERVICE_HOST/PORT set to it.
+   */
+  apiserverForPods: { host: string; port: number };
   /** The node's files: logs/{containerd,kubelet,kube-scheduler}.log, var-log/pods/ (container logs), ... */
   dir: string;
   images: Record<ImageName, BuiltImage>;
@@ -43,6 +50,10 @@ export interface Node {
   describePod(namespace: string, pod: string): Promise<string>;
   /** Lets containerd pull from a plain-HTTP registry (hosts.toml under its config_path). */
   trustRegistry(host: string): void;
+  /** `ctr images import` of a docker archive, for images only some tests need. */
+  importImage(tar: string): void;
+  /** Sends `signal` to PID 1 of a running container (from the host, as an OOM kill or a crash would end it); returns its host PID. */
+  killContainer(namespace: string, pod: string, container: string, signal?: NodeJS.Signals): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -200,12 +211,22 @@ export async function startNode(cp: ControlPlane): Promise<Node> {
       throw new Error(`${(err as Error).message}\nkubelet log:\n${tail(join(logs, 'kubelet.log'))}`);
     });
     phase('Ready');
+
+    // Pods reach the apiserver through the bridge address (a relay to its loopback port).
+    const apiserverForPods = { host: BRIDGE_IP, port: await freePort(BRIDGE_IP) };
+    const relay = spawnLogged('apiserver-relay', 'sh', ['-c', inCgroup, 'sh', socat(), '-d',
+      `TCP-LISTEN:${apiserverForPods.port},bind=${BRIDGE_IP},fork,reuseaddr`, `TCP:127.0.0.1:${new URL(cp.server).port}`], toolEnv());
+    await eventually('the apiserver relay on the bridge', async () => {
+      if (relay.exitCode !== null) throw new Error(`socat exited with ${relay.exitCode}: ${tail(join(logs, 'apiserver-relay.log'))}`);
+      return readFileSync('/proc/net/tcp', 'utf8').includes(`:${apiserverForPods.port.toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 0A`) ? true : undefined;
+    }, 10_000);
     console.log(`node: ${name} Ready ${((Date.now() - started) / 1000).toFixed(1)}s after the kubelet started (${timings.join(', ')}; files in ${dir})`);
 
     const kubectlArgs = (args: string[]) => ['--kubeconfig', cp.kubeconfigPath, ...args];
     const node: Node = {
       name,
       bridgeIP: BRIDGE_IP,
+      apiserverForPods,
       dir,
       images,
       cp,
@@ -250,6 +271,23 @@ export async function startNode(cp: ControlPlane): Promise<Node> {
       async events(namespace, pod) {
         const list = await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${pod}` });
         return list.items.map((e) => `${e.reason}: ${e.message}`);
+      },
+      async killContainer(namespace, pod, container, signal = 'SIGKILL') {
+        const p = await core.readNamespacedPod({ name: pod, namespace });
+        const status = [...(p.status?.containerStatuses ?? []), ...(p.status?.initContainerStatuses ?? [])].find((s) => s.name === container);
+        const id = status?.state?.running ? status.containerID?.replace(/^containerd:\/\//, '') : undefined;
+        if (!id) throw new Error(`pod ${namespace}/${pod}: container ${container} is not running`);
+        // `ctr tasks ls`: TASK PID STATUS, one task per running container.
+        const r = ctr('tasks', 'ls');
+        const line = r.stdout.split('\n').find((l) => l.startsWith(`${id} `));
+        const pid = Number(line?.trim().split(/\s+/)[1]);
+        if (!pid) throw new Error(`containerd has no task for container ${id} (${namespace}/${pod} ${container}): ${r.stdout}${r.stderr}`);
+        process.kill(pid, signal);
+        return pid;
+      },
+      importImage(tar) {
+        const r = ctr('images', 'import', tar);
+        if (r.status !== 0) throw new Error(`ctr images import ${tar}: ${r.stderr}`);
       },
       trustRegistry(host) {
         mkdirSync(join(dir, 'certs.d', host), { recursive: true });

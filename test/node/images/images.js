@@ -23,6 +23,10 @@ const IMAGES = {
   debian: 'podhooks.test/debian-app:1',
   java: 'podhooks.test/java-app:1',
 };
+/** The webhook image (the repo's Dockerfile): config's and the Helm chart's default reference. */
+const WEBHOOK_IMAGE = 'ghcr.io/podhooks/podhooks:0.1.0';
+/** /app/marker in the Debian-like image. */
+const MARKER = 'marker from the podhooks.test/debian-app image\n';
 const GRPC_HEALTH_PROBE = 'github.com/grpc-ecosystem/grpc-health-probe@v0.4.61';
 
 const sha256 = (data) => crypto.createHash('sha256').update(data).digest('hex');
@@ -179,13 +183,15 @@ function recipes() {
           ['/etc/os-release', '/etc/os-release'],
           ['/usr/local/bin/app', app, 0o755],
         ],
-        key: passwd(users),
+        key: passwd(users) + MARKER,
         extra: (root) => {
           fs.symlinkSync('dash', path.join(root, 'bin/sh')); // as Debian has it
           write(root, '/etc/passwd', passwd(users));
           write(root, '/etc/group', group(users));
           tmpDir(root);
           fs.mkdirSync(path.join(root, 'home/app'), { recursive: true });
+          // A file of the app's own, for hooks that must see the app's image (preOnline).
+          write(root, '/app/marker', MARKER);
         },
         config: { Env: [PATH_ENV], Entrypoint: ['/usr/local/bin/app'], Cmd: ['serve'] },
       };
@@ -204,6 +210,64 @@ function recipes() {
         extra: (root) => tmpDir(root),
         config: { Env: ['PATH=/opt/java/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'JAVA_HOME=/opt/java'], Entrypoint: ['/opt/java/bin/java', '-cp', '/app', 'App'] },
       };
+    },
+  };
+}
+
+/**
+ * Node 24, the webhook image's runtime (node:24-bookworm-slim in the Dockerfile): the
+ * binary of the npm registry's `node` package, cached where .ci/run keeps it.
+ */
+function node24() {
+  const dir = path.join(tools.CACHE, 'node24');
+  const bin = path.join(dir, 'node_modules', 'node', 'bin', 'node');
+  if (!fs.existsSync(bin)) {
+    log('installing Node 24 (npm package node@24) into ' + dir);
+    fs.mkdirSync(dir, { recursive: true });
+    execFileSync('npm', ['install', '--prefix', dir, '--no-save', '--no-audit', '--no-fund', 'node@24'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  }
+  return fs.realpathSync(bin);
+}
+
+/** The production dependencies (the Dockerfile's `npm ci` then `npm prune --omit=dev`), cached per package-lock.json. */
+function productionDependencies() {
+  const lock = fs.readFileSync(path.join(REPO, 'package-lock.json'));
+  return cached(path.join(OUT, 'webhook-deps', sha256(lock).slice(0, 16)), 'the production node_modules', (tmp) => {
+    fs.mkdirSync(tmp, { recursive: true });
+    for (const f of ['package.json', 'package-lock.json']) fs.copyFileSync(path.join(REPO, f), path.join(tmp, f));
+    // --ignore-scripts: `prepare` would build; the build is dist/, taken from this checkout.
+    execFileSync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: tmp, stdio: ['ignore', 'ignore', 'inherit'] });
+  });
+}
+
+/**
+ * The repo's Dockerfile without a container engine: Node 24 at /usr/local/bin/node (with
+ * the libraries ldd names, as node:24-bookworm-slim has them), and in /app the production
+ * node_modules, dist/ (this checkout's build), bin/, package.json and
+ * deploy/base/webhooks.yaml; user 65532, NODE_ENV=production, the same ENTRYPOINT and CMD.
+ */
+function webhookRecipe() {
+  const dist = path.join(REPO, 'dist');
+  if (!fs.existsSync(path.join(dist, 'cli.js'))) throw new Error(`${dist}/cli.js is missing: run npm run build first (the webhook image holds the build)`);
+  const node = node24();
+  return {
+    files: [
+      ['/usr/local/bin/node', node, 0o755],
+      ...sharedLibraries([node]),
+      ['/app/node_modules', path.join(productionDependencies(), 'node_modules')],
+      ['/app/dist', dist],
+      ['/app/package.json', path.join(REPO, 'package.json')],
+      ['/app/bin', path.join(REPO, 'bin')],
+      ['/app/deploy/base/webhooks.yaml', path.join(REPO, 'deploy/base/webhooks.yaml')],
+    ],
+    extra: (root) => tmpDir(root),
+    config: {
+      User: '65532:65532',
+      Env: [PATH_ENV, 'NODE_ENV=production'],
+      WorkingDir: '/app',
+      ExposedPorts: { '8443/tcp': {}, '9090/tcp': {} },
+      Entrypoint: ['node', '/app/bin/podhooks.js'],
+      Cmd: ['serve'],
     },
   };
 }
@@ -249,33 +313,45 @@ function writeArchive(dir, ref, recipe) {
  * paths of its archive (`tar`, for ctr import) and unpacked archive (`dir`, to push to a registry).
  */
 function provisionImages() {
-  const all = recipes();
   const result = {};
-  for (const [name, make] of Object.entries(all)) {
-    const recipe = make();
-    const ref = IMAGES[name];
-    const h = crypto.createHash('sha256').update(JSON.stringify({ ref, config: recipe.config, key: recipe.key ?? '' }));
-    for (const [inImage, host, mode] of recipe.files) {
-      h.update(`${inImage} ${mode ?? ''}\n`);
-      for (const f of fs.statSync(host).isDirectory() ? walk(host) : [host]) h.update(fs.readFileSync(f));
-    }
-    const dir = path.join(OUT, `${name}-${h.digest('hex').slice(0, 16)}`);
-    cached(`${dir}.tar`, `image ${ref}`, (tmp) => {
-      fs.rmSync(dir, { recursive: true, force: true });
-      writeArchive(dir, ref, recipe);
-      fs.renameSync(`${dir}.tar`, tmp);
-    });
-    result[name] = { ref, tar: `${dir}.tar`, dir };
-  }
+  for (const [name, make] of Object.entries(recipes())) result[name] = buildImage(name, IMAGES[name], make());
   return result;
+}
+
+/** The archive of one image, built unless one with the same inputs is cached. */
+function buildImage(name, ref, recipe) {
+  const h = crypto.createHash('sha256').update(JSON.stringify({ ref, config: recipe.config, key: recipe.key ?? '' }));
+  for (const [inImage, host, mode] of recipe.files) {
+    h.update(`${inImage} ${mode ?? ''}\n`);
+    for (const f of fs.statSync(host).isDirectory() ? walk(host) : [host]) h.update(f.slice(host.length)).update(fs.readFileSync(f));
+  }
+  const dir = path.join(OUT, `${name}-${h.digest('hex').slice(0, 16)}`);
+  cached(`${dir}.tar`, `image ${ref}`, (tmp) => {
+    fs.rmSync(dir, { recursive: true, force: true });
+    writeArchive(dir, ref, recipe);
+    fs.renameSync(`${dir}.tar`, tmp);
+  });
+  return { ref, tar: `${dir}.tar`, dir };
+}
+
+/** The webhook image, for the tests that install podhooks into the cluster (helm.test.ts); not imported at every node start. */
+function webhookImage() {
+  const image = buildImage('webhook', WEBHOOK_IMAGE, webhookRecipe());
+  // Its inputs change with every build of dist/: keep only this archive (about 220 MiB),
+  // not the unpacked copy (nothing pushes it to a registry) nor earlier builds.
+  fs.rmSync(image.dir, { recursive: true, force: true });
+  for (const f of fs.readdirSync(OUT)) {
+    if (/^webhook-[0-9a-f]{16}(\.tar)?$/.test(f) && path.join(OUT, f) !== image.tar) fs.rmSync(path.join(OUT, f), { recursive: true, force: true });
+  }
+  return { ref: image.ref, tar: image.tar };
 }
 
 /** scripts/provision-images.js */
 function main() {
   const started = Date.now();
-  const images = provisionImages();
+  const images = { ...provisionImages(), webhook: webhookImage() };
   for (const { ref, tar } of Object.values(images)) log(`${ref}: ${tar} (${(fs.statSync(tar).size / 1048576).toFixed(1)} MiB)`);
   log(`ready in ${((Date.now() - started) / 1000).toFixed(1)}s`);
 }
 
-module.exports = { IMAGES, OUT, provisionImages, sharedLibraries, main };
+module.exports = { IMAGES, MARKER, OUT, WEBHOOK_IMAGE, provisionImages, sharedLibraries, webhookImage, main };
