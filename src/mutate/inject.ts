@@ -16,7 +16,7 @@ import { addPostOffline, POST_OFFLINE_LOG, postOfflineErrors, streamerLifecycle 
 import { ProbeError } from './probes';
 import { addTrafficGate } from './traffic';
 import { appsToOutlive, endSidecarsWithApps } from './sidecar-end';
-import { intentHolds, intentOf, placementOnly, recordMismatch, undoPrevious, withIntent, withoutStatus } from './trust';
+import { carriedInjection, intentHolds, intentOf, placementOnly, recordMismatch, undoPrevious, withIntent, withoutStatus } from './trust';
 import { readStatus, StatusError } from './uninject';
 
 export interface ImageLookup {
@@ -181,8 +181,18 @@ function noticed(result: InjectResult, prepared: PreparedPod): InjectResult {
   const why = untrustedStatus ?? keptRuntimeClass;
   if (!why) return result;
   const notice = untrustedStatus ? `${A.status} was ignored: ${untrustedStatus}` : `${A.status}: ${keptRuntimeClass}`;
+  const carried = untrustedStatus && result.changed ? carriedInjection(prepared.original) : undefined;
+  if (carried) return { pod: prepared.original, changed: false, errors: [notice, doubleInjection(carried)], warnings: [], untrustedStatus };
   const said = result.errors.length ? { ...result, errors: [notice, ...result.errors] } : { ...result, warnings: [`podhooks: ${notice}`, ...result.warnings] };
   return untrustedStatus ? { ...said, untrustedStatus } : { ...said, keptRuntimeClass };
+}
+
+function doubleInjection(carried: string): string {
+  return (
+    `the pod already carries a podhooks injection (${carried}) that its ${A.status} does not describe, so injecting it again would run its hooks twice ` +
+    `(or be refused by the apiserver for the duplicate /podhooks/bin mount). This happens when \`podhooks inject\` ran with another configuration or tools image than this webhook's. ` +
+    `Fix: inject it with the webhook's configuration (\`podhooks inject --config <the webhook's config.yaml>\`), or apply the pod as it was before injection and let the webhook inject it`
+  );
 }
 
 /**

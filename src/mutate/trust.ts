@@ -8,7 +8,12 @@
 //      the records of changed containers (command, env, mounts, probes, lifecycle),
 //      volumes, annotations, readiness gates and the grace period (`recordMismatch`,
 //      called by inject.ts with that re-injection).
-// A status that fails is treated as absent, and the caller says so (warning + audit).
+// A status that fails is treated as absent, and the caller says so (warning + audit),
+// unless the pod already carries a podhooks injection (`carriedInjection`): injecting
+// it again would wrap the wrapper and mount /podhooks/bin twice (the apiserver refuses
+// that with a message that names neither cause nor fix), so such a pod is denied, saying
+// what to do. That is what `podhooks inject` output made with another configuration or
+// tools version than the webhook's looks like.
 //
 // A runtime class has no podhooks shape (a user's "kata" looks like placement's), so its
 // record is only undone when placement would assign that very class to this pod now
@@ -25,7 +30,7 @@ import type { Config } from '../config';
 import { A } from './annotations';
 import { sameAfterDefaulting } from './defaults';
 import type { InjectionStatus } from './draft';
-import { NAMES } from './layout';
+import { IMAGE_BIN, NAMES, POD_BIN } from './layout';
 import { placementFor } from './placement';
 import { ONLINE_CONDITION } from './traffic';
 import { readStatus, uninject } from './uninject';
@@ -36,6 +41,16 @@ const OWN_NAME = new RegExp(`^(?:${[...new Set(Object.values(NAMES))].join('|')}
 const REFERENCED_PLACEHOLDER = '# value not recorded in podhooks.io/status';
 
 export class UntrustedStatus extends Error {}
+
+/** Where the pod already runs podhooks' tools (a wrapped command, /podhooks/bin), or undefined. */
+export function carriedInjection(pod: V1Pod): string | undefined {
+  for (const c of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]) {
+    const first = c?.command?.[0];
+    if (typeof first === 'string' && (first.startsWith(`${POD_BIN}/`) || first.startsWith(`${IMAGE_BIN}/`))) return `container ${c.name} runs ${first}`;
+    if ((c?.volumeMounts ?? []).some((m) => m?.mountPath === POD_BIN)) return `container ${c.name} mounts ${POD_BIN}`;
+  }
+  return undefined;
+}
 
 /** Names and keys podhooks never adds, or undefined when every listed entry could be podhooks'. */
 export function ownershipProblem(status: InjectionStatus): string | undefined {
