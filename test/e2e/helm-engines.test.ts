@@ -199,3 +199,41 @@ test('the periodic audit through config.validation.auditIntervalSeconds: its RBA
   expect(notes([])).not.toContain('periodic audit');
   expect(notes(['--set', 'validation.engine=admission-policy'])).toContain('no validating webhook is registered');
 });
+
+test('helm install and upgrade across engines on the real apiserver: the policies follow the engine and the config, in sync after every step, and leave with the webhook engine', () => {
+  const ns = 'engines';
+  const run = (verb: string, set: string[]) => {
+    const r = helm([verb, 'podhooks', CHART, '--namespace', ns, '--kubeconfig', cp.kubeconfigPath, ...set]);
+    expect([verb, set, r.code, r.stderr]).toEqual([verb, set, 0, '']);
+  };
+  const names = (kind: string) => docs(cp.kubectl(['get', kind, '-o', 'yaml']).stdout).flatMap((l) => l.items).map((o) => o.metadata.name).filter((n) => n.startsWith('podhooks')).sort();
+  const validating = () => docs(cp.kubectl(['get', 'validatingwebhookconfiguration', 'podhooks', '-o', 'yaml']).stdout)[0].webhooks ?? [];
+  const inSync = () => {
+    const file = join(dir, 'engines-configmap.yaml');
+    writeFileSync(file, cp.kubectl(['-n', ns, 'get', 'configmap', 'podhooks-config', '-o', 'yaml']).stdout);
+    const r = spawnSync(process.execPath, [CLI, 'policy', 'check', '-c', file, '--kubeconfig', cp.kubeconfigPath], { encoding: 'utf8', env: { ...process.env, KUBECONFIG: '' } });
+    return [r.status, r.stdout, r.stderr];
+  };
+  const policies = (rules: string[]) => rules.map((id) => `podhooks-${id}`).sort();
+  const all = RULES.map((r) => r.id);
+  expect(cp.kubectl(['create', 'namespace', ns]).code).toBe(0);
+  try {
+    run('install', ['--set', 'validation.engine=both']);
+    expect([names('validatingadmissionpolicies'), names('validatingadmissionpolicybindings')]).toEqual([policies(all), policies(all)]);
+    expect(validating().length).toBe(2);
+    expect(inSync()).toEqual([0, "the cluster's admission policies match this config\n", '']);
+
+    // One upgrade changes the engine and the config: the placement rule's policy goes, the rest are re-rendered.
+    run('upgrade', ['--set', 'validation.engine=admission-policy,config.validation.rules.placement=off', '--set-json', 'config.validation.exemptNamespaces=["ci"]']);
+    expect([names('validatingadmissionpolicies'), names('validatingadmissionpolicybindings')]).toEqual([policies(all.filter((id) => id !== 'placement')), policies(all.filter((id) => id !== 'placement'))]);
+    expect(validating()).toEqual([]);
+    expect(inSync()).toEqual([0, "the cluster's admission policies match this config\n", '']);
+
+    run('upgrade', ['--set', 'validation.engine=webhook']);
+    expect([names('validatingadmissionpolicies'), names('validatingadmissionpolicybindings'), names('clusterroles')]).toEqual([[], [], ['podhooks', 'podhooks-certificates']]);
+    expect(validating().map((h: Obj) => h.name)).toEqual(['validate.podhooks.io', 'debug.podhooks.io']);
+  } finally {
+    const r = helm(['uninstall', 'podhooks', '--namespace', ns, '--kubeconfig', cp.kubeconfigPath]);
+    expect([r.code, r.stderr]).toEqual([0, '']);
+  }
+});
