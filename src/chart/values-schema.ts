@@ -11,6 +11,8 @@ const resources = z.strictObject({
   requests: z.record(z.string(), quantity).optional(),
   limits: z.record(z.string(), quantity).optional(),
 });
+/** config.validation.engine's own enum: the chart offers exactly what podhooks accepts. */
+const engineSchema = configSchema.shape.validation.unwrap().shape.engine.unwrap();
 const duration = z.string().regex(/^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$/, 'a Go duration such as 30s or 2160h');
 
 export const chartValuesSchema = z.strictObject({
@@ -64,8 +66,14 @@ export const chartValuesSchema = z.strictObject({
     })
     .describe('Read docs/install.md "Security model" before enabling.'),
   validation: z.strictObject({
-    engine: z.enum(['webhook']).describe('Reserved: how validation is enforced. Only "webhook" today; "policy" and "both" (ValidatingAdmissionPolicies) will follow.'),
+    engine: engineSchema.describe('Who enforces the validating rules; also config.validation.engine. admission-policy and both install the ValidatingAdmissionPolicies rendered from config; admission-policy registers no validating webhook.'),
   }),
+  reportsCRD: z
+    .strictObject({
+      enabled: z.boolean().describe('Install the openreports.io Report CRD (deploy/components/reports-crd); leave off where Kyverno or openreports installed it.'),
+      keep: z.boolean().describe('Annotate it helm.sh/resource-policy: keep, so uninstall leaves the CRD and its Reports.'),
+    })
+    .describe('For the Reports of the periodic audit (config.validation.auditIntervalSeconds, auditReports) and podhooks audit --report.'),
   serviceMonitor: z.strictObject({
     enabled: z.boolean().describe('A prometheus-operator ServiceMonitor for the metrics port (needs its CRD).'),
     interval: duration,

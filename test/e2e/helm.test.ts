@@ -10,7 +10,7 @@ import { ROOT } from '../helpers/podhooks';
 import { APISERVER_METRICS, exportedMetricNames, promqlProblems } from '../helpers/promql';
 import { startControlPlane, type ControlPlane } from './harness/controlplane';
 import { eventually } from './harness/webhooks';
-import { CHART, CRDS, helm, HELM_VERSION, template } from './harness/helm';
+import { CHART, comparable, CRDS, helm, HELM_VERSION, template } from './harness/helm';
 
 jest.setTimeout(180_000);
 type Obj = Record<string, any>;
@@ -72,24 +72,7 @@ describe.each([
   });
 
   test(`with the default values it renders what kustomize builds (deploy/${kustomization}), as the apiserver stores them`, () => {
-    const normalise = (objects: Obj[]) =>
-      objects
-        .filter((o) => o.kind !== 'Namespace')
-        .map((o) => {
-          const { name, namespace, labels = {}, annotations } = o.metadata;
-          // The labels the chart adds to every object (app.kubernetes.io/name is on some in deploy/).
-          const kept = Object.fromEntries(Object.entries(labels).filter(([k]) => !['app.kubernetes.io/name', 'app.kubernetes.io/instance', 'app.kubernetes.io/managed-by', 'app.kubernetes.io/version', 'helm.sh/chart'].includes(k)));
-          const out: Obj = { ...o, metadata: { name, namespace, labels: kept, annotations } };
-          if (o.kind === 'ConfigMap') out.data = { 'config.yaml': parseConfig(parse(o.data['config.yaml'])) };
-          if (o.kind === 'Deployment') {
-            const t = o.spec.template.metadata;
-            delete t.annotations?.['checksum/config'];
-            if (t.annotations && !Object.keys(t.annotations).length) delete t.annotations;
-            delete t.labels['app.kubernetes.io/instance'];
-          }
-          return out;
-        })
-        .sort((a, b) => `${a.kind}/${a.metadata.name}`.localeCompare(`${b.kind}/${b.metadata.name}`));
+    const normalise = (objects: Obj[]) => comparable(objects, (text) => parseConfig(parse(text)));
     const fromHelm = normalise(serverDryRun(['-f', '-'], template(set).stdout));
     // The Namespace exists already (Helm installs into it: --create-namespace or kubectl).
     const built = docs(cp.kubectl(['kustomize', join(ROOT, 'deploy', kustomization)]).stdout).filter((o) => o.kind !== 'Namespace');

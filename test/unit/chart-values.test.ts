@@ -1,9 +1,10 @@
-// The Helm chart's values schema is generated from the code's zod schemas; these tests fail
-// when the committed file drifts, when the chart's defaults do not satisfy it, and when the
+// The Helm chart's values schema and policy template are generated from the code; these
+// tests fail when a committed file drifts, when the chart's defaults do not satisfy it, and when the
 // dashboard asks for a metric podhooks does not export.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { policiesTemplateText } from '../../src/chart/policies-template';
 import { chartValuesJsonText, chartValuesSchema } from '../../src/chart/values-schema';
 import { parseConfig } from '../../src/config';
 import { APISERVER_METRICS, exportedMetricNames, promqlProblems } from '../helpers/promql';
@@ -13,6 +14,25 @@ const read = (file: string) => readFileSync(join(CHART, file), 'utf8');
 
 test('values.schema.json is what npm run chart:schema generates from src/config.ts (run it after changing the config schema)', () => {
   expect(read('values.schema.json')).toBe(chartValuesJsonText());
+});
+
+test('templates/_policies.tpl is what npm run chart:schema generates from the policy renderer (run it after changing a rule or render.ts)', () => {
+  expect(read('templates/_policies.tpl')).toBe(policiesTemplateText());
+});
+
+test('validation.engine offers exactly the engines config.validation.engine accepts', () => {
+  const values = parse(read('values.yaml'));
+  const candidates = ['webhook', 'admission-policy', 'both', 'policy', 'vap'];
+  const byChart = candidates.filter((engine) => chartValuesSchema.safeParse({ ...values, validation: { engine } }).success);
+  const byConfig = candidates.filter((engine) => {
+    try {
+      return Boolean(parseConfig({ validation: { engine } }));
+    } catch {
+      return false;
+    }
+  });
+  expect(byChart).toEqual(['webhook', 'admission-policy', 'both']);
+  expect(byChart).toEqual(byConfig);
 });
 
 test('values.yaml satisfies the schema, and its config renders the built-in defaults', () => {

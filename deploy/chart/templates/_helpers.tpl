@@ -45,10 +45,26 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- include "podhooks.owned" (dict "path" "authz.replicas" "given" (dig "authz" "replicas" nil $user) "want" .Values.replicaCount "from" "replicaCount") }}
 {{- $mode := ternary "secret" "files" (eq .Values.certificates.provider "self-managed") }}
 {{- include "podhooks.owned" (dict "path" "certificates.mode" "given" (dig "certificates" "mode" nil $user) "want" $mode "from" (printf "certificates.provider %s" .Values.certificates.provider)) }}
+{{- include "podhooks.owned" (dict "path" "validation.engine" "given" (dig "validation" "engine" nil $user) "want" .Values.validation.engine "from" "validation.engine (the chart installs the admission policies and webhooks for it)") }}
 {{- $owned := dict "namespace" .Release.Namespace "serviceName" "podhooks" "server" (dict "webhookTimeoutSeconds" $timeout) "authz" (dict "replicas" .Values.replicaCount) }}
 {{- $config := mergeOverwrite (deepCopy $base) $user $owned }}
 {{- if not (dig "injection" "toolsImage" nil $user) }}
 {{- $_ := set $config "injection" (mergeOverwrite (dig "injection" dict $config) (dict "toolsImage" (printf "%s/%s:%s" .Values.image.registry .Values.image.tools (include "podhooks.tag" .)))) }}
 {{- end }}
 {{- toYaml $config }}
+{{- end }}
+
+{{/* A CEL string literal, as the renderer writes it (src/validate/text.ts celQuote). */}}
+{{- define "podhooks.celQuote" -}}
+{{- $s := . | replace "\\" "\\\\" | replace "'" "\\'" }}
+{{- range $i := until 32 }}{{ $s = replace (printf "%c" $i) (printf "\\u%04x" $i) $s }}{{ end }}
+{{- printf "'%s'" $s }}
+{{- end }}
+
+{{/* A string's text inside a JSON string, as JavaScript's JSON.stringify writes it. */}}
+{{- define "podhooks.jsonInner" -}}
+{{- $s := . | replace "\\" "\\\\" | replace "\"" "\\\"" }}
+{{- $short := dict "8" "\\b" "9" "\\t" "10" "\\n" "12" "\\f" "13" "\\r" }}
+{{- range $i := until 32 }}{{ $s = replace (printf "%c" $i) (get $short (toString $i) | default (printf "\\u%04x" $i)) $s }}{{ end }}
+{{- $s }}
 {{- end }}

@@ -40,3 +40,31 @@ export function helm(args: string[]): { code: number | null; stdout: string; std
 export function template(args: string[] = [], namespace = 'podhooks') {
   return helm(['template', 'podhooks', CHART, '--namespace', namespace, ...args]);
 }
+
+type Obj = Record<string, any>;
+/** The labels the chart adds to every object (app.kubernetes.io/name is on some in deploy/ too). */
+export const CHART_LABELS = ['app.kubernetes.io/name', 'app.kubernetes.io/instance', 'app.kubernetes.io/managed-by', 'app.kubernetes.io/version', 'helm.sh/chart'];
+
+/**
+ * Objects as the chart and kustomize both mean them, for comparison: no Namespace (Helm
+ * installs into an existing one), no chart labels, no checksum/config, the config parsed
+ * (`parse`: the podhooks config parser), sorted by kind and name.
+ */
+export function comparable(objects: Obj[], parse: (configYaml: string) => unknown): Obj[] {
+  return objects
+    .filter((o) => o.kind !== 'Namespace')
+    .map((o) => {
+      const { name, namespace, labels = {}, annotations } = o.metadata;
+      const kept = Object.fromEntries(Object.entries(labels).filter(([k]) => !CHART_LABELS.includes(k)));
+      const out: Obj = { ...o, metadata: { name, namespace, labels: kept, annotations } };
+      if (o.kind === 'ConfigMap' && o.data?.['config.yaml']) out.data = { 'config.yaml': parse(o.data['config.yaml']) };
+      if (o.kind === 'Deployment') {
+        const t = o.spec.template.metadata;
+        delete t.annotations?.['checksum/config'];
+        if (t.annotations && !Object.keys(t.annotations).length) delete t.annotations;
+        delete t.labels['app.kubernetes.io/instance'];
+      }
+      return out;
+    })
+    .sort((a, b) => `${a.kind}/${a.metadata.name}`.localeCompare(`${b.kind}/${b.metadata.name}`));
+}
