@@ -76,7 +76,10 @@ test('helm install runs the webhook in the cluster, which injects a pod end to e
 
   // Self-managed: the replica stored the certificate and patched every webhook's caBundle.
   const tls = await core.readNamespacedSecret({ name: 'podhooks-tls', namespace: PH });
-  expect(Object.keys(tls.data ?? {}).sort()).toEqual(['ca.crt', 'ca.key', 'tls.crt', 'tls.key']);
+  expect(Object.keys(tls.data ?? {}).sort()).toEqual(['ca.crt', 'tls.crt', 'tls.key']);
+  // The CA's key is kept apart, in a Secret the serving pods' mounts never see.
+  const ca = await core.readNamespacedSecret({ name: 'podhooks-ca', namespace: PH });
+  expect(Object.keys(ca.data ?? {}).sort()).toEqual(['tls.crt', 'tls.key']);
   const admission = cp.kubeConfig().makeApiClient(AdmissionregistrationV1Api);
   await eventually('every webhook to have its caBundle', async () => {
     const hooks = [...(await admission.readMutatingWebhookConfiguration({ name: 'podhooks' })).webhooks!, ...(await admission.readValidatingWebhookConfiguration({ name: 'podhooks' })).webhooks!];
