@@ -147,6 +147,8 @@ describe.each([
     expect(out).toBeDefined();
     expect(out!.after).toBeLessThan(hookAt);
     expect(out!.endpoint === undefined || (out!.endpoint.ready === false && out!.endpoint.terminating === true)).toBe(true);
+    // Still `serving` (docs/post-offline.md): the pod's Ready condition is True until the app stops.
+    expect(looks.filter((l) => l.after < hookAt && l.endpoint?.ready === false).every((l) => l.ready && l.endpoint!.serving === true)).toBe(true);
     // From then on it never came back.
     expect(looks.filter((l) => l.at >= out!.at && l.endpoint?.ready === true)).toEqual([]);
 
