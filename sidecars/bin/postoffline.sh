@@ -3,7 +3,7 @@
 #       --drain SECONDS --timeout SECONDS [-- exec CMD ARGS... | sleep SECONDS | http-get SECONDS URL [NAME:VALUE...]]
 # and the log streamer's own preStop, which keeps `kubectl logs -c podhooks-logs` going
 # until the hook's output is printed:
-#   /opt/podhooks/bin/busybox sh /opt/podhooks/bin/postoffline.sh await --within SECONDS [--parallel]
+#   /opt/podhooks/bin/busybox sh /opt/podhooks/bin/postoffline.sh await --within SECONDS
 #
 # The kubelet runs a container's preStop before it sends the container SIGTERM, and the
 # endpoints controller withdraws a terminating pod from its Services at the same moment.
@@ -12,9 +12,10 @@
 # under busybox sh, stopped after its timeout, then the container's own preStop (after
 # the -- : exec, sleep or httpGet, as the kubelet would have run it), and then returns: the
 # kubelet sends SIGTERM. Its exit code is the user's preStop's if that failed, else the
-# hook's (124 after a timeout), else 0; the kubelet shows a failure in a FailedPreStopHook
-# event. The hook's output goes to $PODHOOKS_LOG_DIR/post-offline.log, which the log
-# streamer prints.
+# hook's (124 after a timeout), else 0. The kubelet records a failure as a
+# FailedPreStopHook event whose message is only "PreStopHook failed" (it keeps preStop
+# output out of events); the reason is in the hook log and in the kubelet's own log. The
+# hook's output goes to $PODHOOKS_LOG_DIR/post-offline.log, which the log streamer prints.
 set -eu
 
 case $0 in */*) here=${0%/*} ;; *) here=. ;; esac
@@ -38,39 +39,39 @@ uptime_cs() {
 # marker FILE: the number in FILE, or empty.
 marker() { m=; if [ -r "$1" ]; then read -r m <"$1" || true; fi; case $m in '' | *[!0-9]*) m= ;; esac; }
 
-# await: in the log streamer, before the kubelet stops it. With --parallel (classic
-# sidecars: the kubelet stops every container at once) it waits up to 5 s for this
-# termination's run to start (a start marker at most 5 s older than this call), then until
-# that run has written its done marker, at most --within seconds in all. Without it
-# (native sidecars are stopped after the app containers have ended) there is nothing left
-# to wait for. Either way it then gives `tail -F`, which looks once a second, 2 s to print
-# the last lines.
+# await: in the log streamer, before the kubelet stops it. The kubelet runs every
+# container's preStop at once when the pod is deleted: a classic sidecar's, and a native
+# sidecar's too (only the native sidecar's SIGTERM waits until the app containers have
+# exited, and it comes at once then). So it waits up to 5 s for this termination's run to
+# start (a start marker at most 5 s older than this call), then until that run has
+# written its done marker (after the user's preStop, right before the app's SIGTERM), at
+# most --within seconds in all, then gives `tail -F`, which looks once a second, 2 s to
+# print the last lines. --parallel, which earlier injections gave classic sidecars only,
+# is accepted and changes nothing: pods injected then get the wait in both modes.
 await() {
-  within= parallel=
+  within=
   while [ $# -gt 0 ]; do
     case $1 in
       --within) [ $# -ge 2 ] || usage "--within needs seconds"; number --within "$2"; within=$2; shift 2 ;;
-      --parallel) parallel=1; shift ;;
-      *) usage "await: unknown option '$1' (usage: postoffline.sh await --within SECONDS [--parallel])" ;;
+      --parallel) shift ;;
+      *) usage "await: unknown option '$1' (usage: postoffline.sh await --within SECONDS)" ;;
     esac
   done
   [ -n "$within" ] || usage "await needs --within SECONDS"
   uptime_cs; t0=$cs
-  if [ -n "$parallel" ]; then
-    run_started=
-    while :; do
-      marker "$started_file"
-      if [ -n "$m" ] && [ "$m" -ge $((t0 - 500)) ]; then run_started=$m; break; fi
-      uptime_cs; [ $((cs - t0)) -lt 500 ] || break
-      $BB sleep 0.2
-    done
-    while [ -n "$run_started" ]; do
-      marker "$done_file"
-      [ "$m" != "$run_started" ] || break
-      uptime_cs; [ $((cs - t0)) -lt $((within * 100)) ] || break
-      $BB sleep 0.2
-    done
-  fi
+  run_started=
+  while :; do
+    marker "$started_file"
+    if [ -n "$m" ] && [ "$m" -ge $((t0 - 500)) ]; then run_started=$m; break; fi
+    uptime_cs; [ $((cs - t0)) -lt 500 ] || break
+    $BB sleep 0.2
+  done
+  while [ -n "$run_started" ]; do
+    marker "$done_file"
+    [ "$m" != "$run_started" ] || break
+    uptime_cs; [ $((cs - t0)) -lt $((within * 100)) ] || break
+    $BB sleep 0.2
+  done
   $BB sleep 2
   exit 0
 }
@@ -189,16 +190,17 @@ run() {
   else
     say "post-offline: no hook script set (PODHOOKS_POST_OFFLINE is empty)"
   fi
-  { echo "$run_started" >"$done_file.$$" && $BB mv -f "$done_file.$$" "$done_file"; } 2>/dev/null || true
 
   user_prestop "$@"
-  # stderr: the kubelet puts a failed preStop's output in its FailedPreStopHook event.
+  # stderr: the kubelet's log has a failed preStop's output (its event only "PreStopHook failed").
   if [ "$hook_rc" -eq 124 ]; then
     echo "podhooks: post-offline hook for container $name did not finish within ${timeout}s (podhooks.io/post-offline-timeout) and was stopped" >&2
   elif [ "$hook_rc" -ne 0 ]; then
     echo "podhooks: post-offline hook for container $name failed with exit code $hook_rc" >&2
   fi
   say "post-offline: done; container $name gets SIGTERM now"
+  # Last: the streamer's await lets go once this is written, so every line above is printed.
+  { echo "$run_started" >"$done_file.$$" && $BB mv -f "$done_file.$$" "$done_file"; } 2>/dev/null || true
   if [ "$user_rc" -ne 0 ]; then exit "$user_rc"; fi
   exit "$hook_rc"
 }
@@ -206,5 +208,5 @@ run() {
 case ${1:-} in
   run) shift; run "$@" ;;
   await) shift; await "$@" ;;
-  *) usage "usage: postoffline.sh run --container NAME --drain S --timeout S [-- KIND ARGS...] | await --within S [--parallel]" ;;
+  *) usage "usage: postoffline.sh run --container NAME --drain S --timeout S [-- KIND ARGS...] | await --within S" ;;
 esac

@@ -96,14 +96,22 @@ require_online() {
   fi
 }
 
-# after_pre_start: fails while this container's first process is still the preStart
-# wrapper (it execs the app once the hook has finished).
+# after_pre_start KIND: fails while this container's first process is still the preStart
+# wrapper (it execs the app once the hook has finished), saying what follows: KIND none
+# is the readiness probe of a container that had none; any other is the startup probe,
+# which then runs the container's own check (its startup probe's, else its liveness
+# probe's) with a failureThreshold raised by the hook's timeout.
 after_pre_start() {
   pid=$(init_pid) || fail 1 "cannot tell whether the pre-start hook finished: no process of this container is readable in $proc"
   argv=$($BB tr '\0' '\n' <"$proc/$pid/cmdline" 2>/dev/null | $BB head -n 3 | $BB tr '\n' ' ') || argv=
   case $argv in
     '') fail 1 "cannot tell whether the pre-start hook finished: $proc/$pid/cmdline is unreadable" ;;
-    *busybox' sh '*/wrapper.sh' ') fail 1 "pre-start hook still running; the original probe starts once it has finished" ;;
+    *busybox' sh '*/wrapper.sh' ')
+      case $1 in
+        none) fail 1 "pre-start hook still running; the container has no readiness probe of its own and is ready once the hook has finished and the app has started" ;;
+        http-get) check=HTTP ;; tcp) check=TCP ;; grpc) check=gRPC ;; *) check=$1 ;;
+      esac
+      fail 1 "pre-start hook still running, so the app has not started; this probe runs the container's own $check check once the hook has finished (its failureThreshold allows for the hook's timeout)" ;;
   esac
 }
 
@@ -207,7 +215,7 @@ done
 case $timeout in '' | *[!0-9.]*) usage "timeout '$timeout' is not a number of seconds" ;; esac
 
 if [ -n "$require_file" ] && [ ! -e "$require_file" ]; then fail 1 "not online yet: $require_file missing (pre-online hook has not succeeded)"; fi
-if [ -n "$pre_start" ]; then after_pre_start; fi
+if [ -n "$pre_start" ]; then after_pre_start "${1:-}"; fi
 if [ -n "$online_dir" ]; then require_online "$online_dir" "$online_name"; fi
 
 # A JVM stopped at a breakpoint cannot answer its probes; while a debugger is connected

@@ -277,7 +277,7 @@ function build(prepared: PreparedPod, options: InjectOptions, offset: StartOffse
         ...(spec.preOnline ? [PRE_ONLINE_LOG] : []),
         ...(spec.postOffline ? [POST_OFFLINE_LOG] : []),
       ];
-      addLogStreamer(draft, files, config, logs, native, spec.postOffline && streamerLifecycle(spec.postOffline, native));
+      addLogStreamer(draft, files, config, logs, native, spec.postOffline && streamerLifecycle(spec.postOffline));
     }
     const run = outlive.length ? draft.addVolume(NAMES.runVolume, { emptyDir: {} }) : undefined;
     const hooked = wrapsEntrypoint ? spec.containers : [];

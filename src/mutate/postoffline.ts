@@ -99,11 +99,12 @@ export function addPostOffline(draft: PodDraft, base: V1Pod, spec: HookSpec & { 
 }
 
 /**
- * The log streamer's preStop: it keeps printing until the hook's output is out. Classic
- * sidecars are stopped together with the app (--parallel: wait for this termination's
- * run); native ones after the app containers have ended.
+ * The log streamer's preStop: it keeps printing until the run's last line is out. The
+ * kubelet runs every container's preStop at once when the pod is deleted, a native
+ * sidecar's too (only its SIGTERM waits for the app containers, and then comes at once),
+ * so in both modes it waits for this termination's run to end.
  */
-export function streamerLifecycle(p: PostOffline, native: boolean): V1Lifecycle {
+export function streamerLifecycle(p: PostOffline): V1Lifecycle {
   const within = String(podhooksSeconds(p) + AWAIT_START_SECONDS);
-  return { preStop: { exec: { command: [`${IMAGE_BIN}/busybox`, 'sh', `${IMAGE_BIN}/postoffline.sh`, 'await', '--within', within, ...(native ? [] : ['--parallel'])] } } };
+  return { preStop: { exec: { command: [`${IMAGE_BIN}/busybox`, 'sh', `${IMAGE_BIN}/postoffline.sh`, 'await', '--within', within] } } };
 }

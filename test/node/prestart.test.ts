@@ -157,7 +157,7 @@ test('while the hook runs the pod is not ready and not in its Service, though it
   expect(containerStatus(running, 'app')!.ready).toBe(false);
   expect(isReady(running)).toBe(false);
   expect(await eventually('the endpoint to be listed', () => endpointReady('held', 'held').then((r) => (r === undefined ? undefined : r)))).toBe(false);
-  await eventually('the gate to say why', async () => ((await c.node.events(NS, 'held')).some((e) => e.includes('Readiness probe failed: podhooks: pre-start hook still running')) ? true : undefined));
+  await eventually('the gate to say why', async () => ((await c.node.events(NS, 'held')).some((e) => e.includes('Readiness probe failed: podhooks: pre-start hook still running; the container has no readiness probe of its own and is ready once the hook has finished and the app has started')) ? true : undefined));
   expect(isReady(await c.core.readNamespacedPod({ name: 'held', namespace: NS }))).toBe(false);
   expect(c.node.logs(NS, 'held', 'app')).not.toContain('hook: done');
 
@@ -179,7 +179,7 @@ test('a hook that outlasts the liveness budget many times over does not restart 
   expect(log.indexOf('app: pid 1 serving')).toBeGreaterThan(log.indexOf('hook: done'));
   const events = await c.node.events(NS, 'slow');
   // The startup probe held liveness back, saying why, and nothing was killed.
-  expect(events.some((e) => e.startsWith('Unhealthy: Startup probe failed: podhooks: pre-start hook still running'))).toBe(true);
+  expect(events.some((e) => e.startsWith("Unhealthy: Startup probe failed: podhooks: pre-start hook still running, so the app has not started; this probe runs the container's own HTTP check once the hook has finished (its failureThreshold allows for the hook's timeout)"))).toBe(true);
   expect(events.filter((e) => e.startsWith('Killing') || e.includes('Liveness probe failed'))).toEqual([]);
   // The original liveness probe applies from then on: the app answers it, still no restart.
   expect(ready.spec!.containers[0].livenessProbe).toMatchObject(liveness);

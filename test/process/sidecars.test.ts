@@ -592,8 +592,14 @@ describe('probe.sh', () => {
   test('--after-pre-start fails while the container\'s first process is still the wrapper, then lets the check run', async () => {
     const proc = fakeProc(tmp(), 100, WRAPPER_ARGV);
     const running = await probe(['--after-pre-start', '--', 'http-get', 'http', '', String(port), '/status/200'], { PODHOOKS_PROC: proc });
-    expect(running).toMatchObject({ code: 1, out: 'podhooks: pre-start hook still running; the original probe starts once it has finished\n' });
+    expect(running).toMatchObject({ code: 1, out: "podhooks: pre-start hook still running, so the app has not started; this probe runs the container's own HTTP check once the hook has finished (its failureThreshold allows for the hook's timeout)\n" });
     expect(seen).toHaveLength(0);
+    // The readiness probe podhooks adds to a container that had none: no check of its own follows.
+    expect(await probe(['--after-pre-start', '--', 'none'], { PODHOOKS_PROC: proc })).toMatchObject({
+      code: 1,
+      out: 'podhooks: pre-start hook still running; the container has no readiness probe of its own and is ready once the hook has finished and the app has started\n',
+    });
+    expect((await probe(['--after-pre-start', '--', 'tcp', '', String(port)], { PODHOOKS_PROC: proc })).out).toContain("this probe runs the container's own TCP check once the hook has finished");
     fakeProc(proc, 100, ['/app/bin/server', '--port', '8080']); // the wrapper exec'd the app
     expect((await probe(['--after-pre-start', '--', 'http-get', 'http', '', String(port), '/status/200'], { PODHOOKS_PROC: proc })).code).toBe(0);
     expect((await probe(['--after-pre-start', '--', 'http-get', 'http', '', String(port), '/status/500'], { PODHOOKS_PROC: proc })).code).toBe(1);

@@ -1,9 +1,9 @@
 // Warm-up URLs and the post-offline hook, run for real: sidecars/bin/preonline.sh and
 // postoffline.sh under Debian's static busybox against node HTTP servers on 127.0.0.1.
 // Temp dirs stand in for the shared volumes. The post-offline tests play the kubelet's
-// part in a pod's termination: run the container's preStop (and, for classic sidecars, the
-// log streamer's at the same time), then send SIGTERM; native sidecars are stopped only
-// after the app has exited.
+// part in a pod's termination: run every container's preStop at once (the log streamer's
+// too, native or classic), then send SIGTERM; a native sidecar's SIGTERM comes only once
+// the app has exited (kuberuntime's killContainer: preStop, then its turn, then stop).
 import { writeFileSync, existsSync } from 'node:fs';
 import * as http from 'node:http';
 import { join } from 'node:path';
@@ -239,7 +239,7 @@ describe('post-offline (postoffline.sh, with the kubelet simulated)', () => {
     const appPreStop = preStop(logs, `echo deregistering; wget -q -O /dev/null ${rec.url('post-offline')}; echo deregistered`, [
       '--drain', '1', '--timeout', '10', '--', 'exec', BB, 'sh', '-c', `"${BB}" wget -q -O /dev/null ${rec.url('user-prestop')}`,
     ]);
-    const streamerPreStop = start('postoffline.sh', ['await', '--within', '21', '--parallel'], { PODHOOKS_LOG_DIR: logs });
+    const streamerPreStop = start('postoffline.sh', ['await', '--within', '21'], { PODHOOKS_LOG_DIR: logs });
     const kubelet = async (pre: Proc, container: Proc) => {
       await exitWithin(pre, 20_000);
       process.kill(container.pid, 'SIGTERM');
@@ -263,23 +263,28 @@ describe('post-offline (postoffline.sh, with the kubelet simulated)', () => {
     expect(text.indexOf('deregistered')).toBeLessThan(text.indexOf("running container app's own preStop: exec"));
   });
 
-  test('native sidecars: the streamer is stopped after the app has exited, and has printed the hook by then', async () => {
+  test("native sidecars: the streamer's preStop runs with the app's, its SIGTERM comes once the app has exited; every line of the run is printed by then", async () => {
     const rec = await recorder();
-    const { logs, log } = setup();
-    const streamer = start('logstream.sh', [log]);
+    const { logs } = setup();
+    const streamer = start('logstream.sh', [`${logs}/post-offline.log`]);
     await waitFor('the streamer', () => streamer.out().includes('streaming hook logs'));
     const theApp = app(rec.url('sigterm'));
-    const appPreStop = preStop(logs, 'echo last words', ['--drain', '0', '--timeout', '5']);
+    await sleep(200);
+    // Both preStops at once. The user's own preStop (a 3 s sleep) outlasts the 2 s tail
+    // needs: a streamer that did not wait for the run's end would miss the last lines.
+    const appPreStop = preStop(logs, 'echo last words', ['--drain', '0', '--timeout', '5', '--', 'sleep', '3']);
+    const streamerPreStop = start('postoffline.sh', ['await', '--within', '15'], { PODHOOKS_LOG_DIR: logs });
     expect((await exitWithin(appPreStop, 10_000)).code).toBe(0);
     process.kill(theApp.pid, 'SIGTERM');
     await exitWithin(theApp, 5000);
-    // Only then the sidecars, each with its own preStop.
-    const streamerPreStop = start('postoffline.sh', ['await', '--within', '10'], { PODHOOKS_LOG_DIR: logs });
-    await exitWithin(streamerPreStop, 5000);
+    // The kubelet waits for the sidecar's preStop, then (the app has exited) stops it at once.
+    expect((await exitWithin(streamerPreStop, 10_000)).code).toBe(0);
     process.kill(streamer.pid, 'SIGTERM');
     await exitWithin(streamer, 5000);
     expect(streamer.out()).toContain('[post-offline] last words\n');
+    expect(streamer.out()).toContain("[post-offline] podhooks: post-offline: running container app's own preStop: sleep 3s\n");
     expect(streamer.out()).toContain('[post-offline] podhooks: post-offline: done; container app gets SIGTERM now\n');
+    expect(streamerPreStop.exitedAt()!).toBeGreaterThanOrEqual(appPreStop.exitedAt()!);
     expect(rec.names()).toEqual(['sigterm']);
   });
 
@@ -330,11 +335,14 @@ describe('post-offline (postoffline.sh, with the kubelet simulated)', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(1000);
   });
 
-  test('the classic streamer\'s preStop lets go after 5 s when no run starts (the app was not running), and usage errors exit 2', async () => {
+  test('the streamer\'s preStop lets go after 5 s when no run starts (the app was not running), and usage errors exit 2', async () => {
     const { logs } = setup();
     const t0 = Date.now();
-    const alone = start('postoffline.sh', ['await', '--within', '30', '--parallel'], { PODHOOKS_LOG_DIR: logs });
+    const alone = start('postoffline.sh', ['await', '--within', '30'], { PODHOOKS_LOG_DIR: logs });
+    // The classic streamer's preStop of pods injected before both modes waited: the same.
+    const older = start('postoffline.sh', ['await', '--within', '30', '--parallel'], { PODHOOKS_LOG_DIR: logs });
     expect((await exitWithin(alone, 15_000)).code).toBe(0);
+    expect((await exitWithin(older, 15_000)).code).toBe(0);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(5000);
 
     for (const [args, message] of [
@@ -342,7 +350,7 @@ describe('post-offline (postoffline.sh, with the kubelet simulated)', () => {
       [['run', '--drain', '1', '--timeout', '5'], 'podhooks: postoffline.sh: run needs --container NAME --drain SECONDS --timeout SECONDS\n'],
       [['run', '--container', 'app', '--drain', '0', '--timeout', '5', '--', 'tcp', '80'], "podhooks: postoffline.sh: unknown preStop kind 'tcp' (exec, sleep or http-get)\n"],
       [['await'], 'podhooks: postoffline.sh: await needs --within SECONDS\n'],
-      [[], 'podhooks: postoffline.sh: usage: postoffline.sh run --container NAME --drain S --timeout S [-- KIND ARGS...] | await --within S [--parallel]\n'],
+      [[], 'podhooks: postoffline.sh: usage: postoffline.sh run --container NAME --drain S --timeout S [-- KIND ARGS...] | await --within S\n'],
     ] as const) {
       const r = await run('postoffline.sh', [...args], { PODHOOKS_LOG_DIR: logs });
       expect([r.code, r.err]).toEqual([2, message]);

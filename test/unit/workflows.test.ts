@@ -187,10 +187,10 @@ describe('post-offline', () => {
     expect(container(optedOut).lifecycle).toEqual(p.spec!.containers[0].lifecycle);
   });
 
-  test('classic sidecars: the log streamer waits for the run that the same termination starts (--parallel)', () => {
+  test('classic sidecars: the log streamer waits for the run that the same termination starts, as a native one does', () => {
     const out = inject(pod(hook), config, false).pod;
     const logs = out.spec!.containers.find((c) => c.name === 'podhooks-logs')!;
-    expect(logs.lifecycle?.preStop?.exec?.command?.slice(-4)).toEqual(['await', '--within', '30', '--parallel']);
+    expect(logs.lifecycle?.preStop?.exec?.command).toEqual(['/opt/podhooks/bin/busybox', 'sh', '/opt/podhooks/bin/postoffline.sh', 'await', '--within', '30']);
   });
 
   test('a forged grace period in podhooks.io/status is refused, not applied', () => {

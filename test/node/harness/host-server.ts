@@ -10,6 +10,8 @@ export interface HostServer {
   /** http://BRIDGE_IP:PORT */
   url: string;
   events: Record<string, string>[];
+  /** When each event arrived (Date.now(), same index as `events`): pods' requests are synchronous, so arrival order is their order. */
+  receivedAt: number[];
   waitForEvent(pred: (e: Record<string, string>) => boolean, what: string, timeoutMs?: number): Promise<Record<string, string>>;
   open(gate: string): void;
   stop(): Promise<void>;
@@ -17,6 +19,7 @@ export interface HostServer {
 
 export async function startHostServer(): Promise<HostServer> {
   const events: Record<string, string>[] = [];
+  const receivedAt: number[] = [];
   const open = new Set<string>();
   const server: Server = createServer((req, res) => {
     let body = '';
@@ -25,6 +28,7 @@ export async function startHostServer(): Promise<HostServer> {
       const url = new URL(req.url ?? '/', 'http://x');
       if (req.method === 'POST' && url.pathname === '/events') {
         events.push(Object.fromEntries(new URLSearchParams(body)));
+        receivedAt.push(Date.now());
         res.end('ok\n');
       } else if (url.pathname.startsWith('/gate/')) {
         const gate = url.pathname.slice('/gate/'.length);
@@ -41,6 +45,7 @@ export async function startHostServer(): Promise<HostServer> {
   return {
     url,
     events,
+    receivedAt,
     waitForEvent: (pred, what, timeoutMs = 60_000) => eventually(what, async () => events.find(pred), timeoutMs),
     open: (gate) => void open.add(gate),
     stop: () => new Promise((resolve) => server.close(() => resolve())),

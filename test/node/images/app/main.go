@@ -3,9 +3,12 @@
 // Debian-like image. What it does is driven by its arguments:
 //
 //	app serve   HTTP on $APP_PORT (8080): /healthz 200; /ready 503 until POST /admin/ready;
-//	            /env the environment; /pid its PID. On SIGTERM it reports to $NOTIFY_URL
-//	            (if set) and exits 0.
+//	            /env the environment; /pid its PID; /warm counts a hit (and logs it, with
+//	            whether /ready passed then), /warm-count says "HITS BEFORE_READY". On
+//	            SIGTERM it reports to $NOTIFY_URL (if set) and exits 0.
 //	app job     prints its PID and $JOB_MESSAGE, sleeps $JOB_SECONDS (default 1), exits $JOB_EXIT (0).
+//	app notify EVENT  reports EVENT to $NOTIFY_URL and exits 0 (a preStop command of an
+//	            image without a shell).
 package main
 
 import (
@@ -64,6 +67,18 @@ func serve() {
 		fmt.Println("app: /ready now passes")
 		fmt.Fprintln(w, "ok")
 	})
+	var hits, hitsBeforeReady atomic.Int64
+	mux.HandleFunc("/warm", func(w http.ResponseWriter, _ *http.Request) {
+		wasReady := ready.Load()
+		if !wasReady {
+			hitsBeforeReady.Add(1)
+		}
+		fmt.Printf("app: warm-up hit %d (/ready passing: %v)\n", hits.Add(1), wasReady)
+		fmt.Fprintln(w, "warm")
+	})
+	mux.HandleFunc("/warm-count", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, "%d %d\n", hits.Load(), hitsBeforeReady.Load())
+	})
 	mux.HandleFunc("/env", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, strings.Join(os.Environ(), "\n")) })
 	mux.HandleFunc("/pid", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, os.Getpid()) })
 
@@ -102,8 +117,15 @@ func main() {
 		serve()
 	case "job":
 		job()
+	case "notify":
+		if len(os.Args) < 3 {
+			fmt.Fprintln(os.Stderr, "app: notify EVENT")
+			os.Exit(2)
+		}
+		fmt.Printf("app: notify %s\n", os.Args[2])
+		notify(os.Args[2])
 	default:
-		fmt.Fprintf(os.Stderr, "app: unknown mode %q (serve or job)\n", mode)
+		fmt.Fprintf(os.Stderr, "app: unknown mode %q (serve, job or notify)\n", mode)
 		os.Exit(2)
 	}
 }
