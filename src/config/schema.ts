@@ -3,11 +3,11 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { durationSeconds } from './duration';
-import { accessEntryProblem } from './registry/access';
-import { RULES } from './validate/rules';
-import { capacityProblem } from './authz/capacity';
-import { matchesRuntimeClass } from './validate/runtime-class';
+import { durationSeconds } from '../duration';
+import { accessEntryProblem } from '../registry/access';
+import { RULES } from '../validate/rules';
+import { capacityProblem } from '../authz/capacity';
+import { matchesRuntimeClass } from '../validate/runtime-class';
 
 const action = z.enum(['deny', 'warn', 'audit', 'off']);
 export type Action = z.infer<typeof action>;
