@@ -11,7 +11,7 @@ import { startServer } from './server';
 import { INJECTION_LABEL } from './validate/admitted';
 import { judge } from './validate/judge';
 import { InputError, parseDocuments, podSlots } from './workloads';
-import { certsCommand, CertsUsageError } from './certs-cli';
+import { certsCommand, CertsUsageError } from './certs/command';
 import { registerAuditCommands } from './audit/commands';
 import { ExitError } from './cli/exit';
 import { parseLabels, readInput } from './cli/input';
