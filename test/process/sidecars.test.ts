@@ -640,7 +640,8 @@ describe('preonline.sh', () => {
     await waitFor('the second run', () => read(env.MARK) === 'ran\nran\n', 10_000);
     await waitFor('the gate to open again', async () => (await readiness()).code === 0, 10_000);
     expect(p.out()).toContain('podhooks: pre-online: container app restarted; running the pre-online hook again before it takes traffic\n');
-    expect(p.out().match(/pod is now online/g)).toHaveLength(2);
+    // The runner writes the mark, then says so: the gate can open before that line is read.
+    await waitFor('the second success line', () => p.out().match(/pod is now online/g)?.length === 2);
     process.kill(p.pid, 'SIGTERM');
     expect((await exitWithin(p, 5000)).code).toBe(0);
   });
