@@ -10,7 +10,7 @@ import * as https from 'node:https';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import forge from 'node-forge';
-import { BB, BIN, cleanup, descendants, exitWithin, listen, read, removeDirs, run, sleep, start, tmp, waitFor } from '../helpers/scripts';
+import { BB, BIN, cleanup, descendants, exitWithin, listen, preOnlineSetup, read, removeDirs, run, sleep, start, tmp, waitFor } from '../helpers/scripts';
 
 jest.setTimeout(20_000);
 
@@ -553,22 +553,7 @@ describe('preonline.sh', () => {
     );
     return h;
   }
-  function setup(extra: Record<string, string>) {
-    const dir = tmp();
-    const termLog = join(dir, 'termination-log');
-    writeFileSync(termLog, '');
-    const env = {
-      PODHOOKS_STATE_DIR: join(dir, 'state'),
-      PODHOOKS_LOG_DIR: join(dir, 'logs'),
-      PODHOOKS_TERMINATION_LOG: termLog,
-      PODHOOKS_POLL_INTERVAL_SECONDS: '0.2',
-      PODHOOKS_WATCH_INTERVAL_SECONDS: '0.2',
-      PODHOOKS_TARGETS: 'app',
-      MARK: join(dir, 'hook-ran'),
-      ...extra,
-    };
-    return { dir, env, termLog, online: join(dir, 'state', 'online'), log: join(dir, 'logs', 'pre-online.log') };
-  }
+  const setup = preOnlineSetup;
 
   test('waits for the check URL, runs the hook once, marks the pod online, exits 0 on TERM', async () => {
     const h = await healthServer(1500);
