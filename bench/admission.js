@@ -54,7 +54,7 @@ const ONLY = [...args].find((a) => a.startsWith('--only='))?.slice('--only='.len
 if (ONLY) args.add('--no-write').add('--no-cluster');
 if (!ONLY || 'agnhost'.includes(ONLY)) need(join(K8S_BIN, 'agnhost'), 'agnhost (built by scripts/provision-k8s.sh)');
 need(join(tools.DEBS_ROOT, 'usr/bin/wrk'), 'wrk (Debian package wrk, fetched by scripts/provision-debs.sh)');
-need(join(ROOT, 'dist/cli.js'), 'dist/ (npm run build)');
+need(join(ROOT, 'dist/cli/main.js'), 'dist/ (npm run build)');
 
 const work = mkdtempSync(join(os.tmpdir(), 'podhooks-bench-'));
 const children = new Set();

@@ -2,12 +2,12 @@
 'use strict';
 // Thin launcher: the CLI is compiled from src/ to dist/ by `npm ci` (prepare script).
 try {
-  require.resolve('../dist/cli.js');
+  require.resolve('../dist/cli/main.js');
 } catch {
   console.error('podhooks: dist/ is missing; run `npm ci` (or `npm run build`) first');
   process.exit(2);
 }
-require('../dist/cli.js').main(process.argv).catch((err) => {
+require('../dist/cli/main.js').main(process.argv).catch((err) => {
   console.error(`podhooks: ${err && err.message ? err.message : err}`);
   process.exit(2);
 });

@@ -14,82 +14,28 @@ export function durationBuckets(webhookTimeoutSeconds: number): number[] {
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly requests = new Counter({
-    name: 'podhooks_admission_requests_total',
-    help: 'AdmissionReview requests answered, by webhook and decision (allowed, patched, denied, warned, error).',
-    labelNames: ['webhook', 'decision'] as const,
-    registers: [this.registry],
-  });
+  readonly requests = this.counter('podhooks_admission_requests_total', 'AdmissionReview requests answered, by webhook and decision (allowed, patched, denied, warned, error).', ['webhook', 'decision']);
   readonly duration: Histogram<'webhook' | 'decision'>;
-  readonly badRequests = new Counter({
-    name: 'podhooks_bad_requests_total',
-    help: 'Requests answered with an HTTP 4xx (malformed review, body too large, wrong content type, unknown path).',
-    labelNames: ['reason'] as const,
-    registers: [this.registry],
-  });
-  readonly violations = new Counter({
-    name: 'podhooks_policy_violations_total',
-    help: 'Policy findings by rule and enforcement action (deny, warn, audit); dry-run requests included.',
-    labelNames: ['rule', 'action'] as const,
-    registers: [this.registry],
-  });
-  readonly placements = new Counter({
-    name: 'podhooks_placement_assignments_total',
-    help: 'Pods whose runtime class placement assigned (validation.placement.mode: assign), by runtime class; dry runs excluded.',
-    labelNames: ['runtime_class'] as const,
-    registers: [this.registry],
-  });
-  readonly eventsDropped = new Counter({
-    name: 'podhooks_events_dropped_total',
-    help: 'Kubernetes Events not emitted because the bounded queue was full or the API failed.',
-    labelNames: ['reason'] as const,
-    registers: [this.registry],
-  });
-  readonly eventsEmitted = new Counter({
-    name: 'podhooks_events_emitted_total',
-    help: 'Kubernetes Events created for denials and warnings.',
-    registers: [this.registry],
-  });
-  readonly auditViolations = new Gauge({
-    name: 'podhooks_audit_violations',
-    help: 'Violations found in the cluster by the last periodic audit run on this replica, by rule and action.',
-    labelNames: ['rule', 'action'] as const,
-    registers: [this.registry],
-  });
-  readonly auditRuns = new Counter({
-    name: 'podhooks_audit_runs_total',
-    help: 'Periodic audit rounds, by result (completed, skipped: another replica holds the Lease, failed).',
-    labelNames: ['result'] as const,
-    registers: [this.registry],
-  });
-  readonly auditReportWrites = new Counter({
-    name: 'podhooks_audit_report_writes_total',
-    help: 'openreports.io Reports the periodic audit wrote, by operation (created, updated, unchanged, deleted, failed).',
-    labelNames: ['operation'] as const,
-    registers: [this.registry],
-  });
-  readonly policyDrift = new Gauge({
-    name: 'podhooks_admission_policy_drift',
-    help: 'Rendered ValidatingAdmissionPolicies and bindings the cluster lacks, holds in another version, or should not hold (validation.engine both | admission-policy); 0 when in sync.',
-    registers: [this.registry],
-  });
-  readonly certReloads = new Counter({
-    name: 'podhooks_certificate_reloads_total',
-    help: 'Serving certificate reloads, by result.',
-    labelNames: ['result'] as const,
-    registers: [this.registry],
-  });
-  readonly connectionsDropped = new Counter({
-    name: 'podhooks_connections_dropped_total',
-    help: 'Connections closed at accept because server.maxConnections (webhook port) or the metrics port limit was reached.',
-    labelNames: ['port'] as const,
-    registers: [this.registry],
-  });
-  readonly certExpiry = new Gauge({
-    name: 'podhooks_certificate_expiry_timestamp_seconds',
-    help: 'notAfter of the serving certificate in use.',
-    registers: [this.registry],
-  });
+  readonly badRequests = this.counter('podhooks_bad_requests_total', 'Requests answered with an HTTP 4xx (malformed review, body too large, wrong content type, unknown path).', ['reason']);
+  readonly violations = this.counter('podhooks_policy_violations_total', 'Policy findings by rule and enforcement action (deny, warn, audit); dry-run requests included.', ['rule', 'action']);
+  readonly placements = this.counter('podhooks_placement_assignments_total', 'Pods whose runtime class placement assigned (validation.placement.mode: assign), by runtime class; dry runs excluded.', ['runtime_class']);
+  readonly eventsDropped = this.counter('podhooks_events_dropped_total', 'Kubernetes Events not emitted because the bounded queue was full or the API failed.', ['reason']);
+  readonly eventsEmitted = this.counter('podhooks_events_emitted_total', 'Kubernetes Events created for denials and warnings.');
+  readonly auditViolations = this.gauge('podhooks_audit_violations', 'Violations found in the cluster by the last periodic audit run on this replica, by rule and action.', ['rule', 'action']);
+  readonly auditRuns = this.counter('podhooks_audit_runs_total', 'Periodic audit rounds, by result (completed, skipped: another replica holds the Lease, failed).', ['result']);
+  readonly auditReportWrites = this.counter('podhooks_audit_report_writes_total', 'openreports.io Reports the periodic audit wrote, by operation (created, updated, unchanged, deleted, failed).', ['operation']);
+  readonly policyDrift = this.gauge('podhooks_admission_policy_drift', 'Rendered ValidatingAdmissionPolicies and bindings the cluster lacks, holds in another version, or should not hold (validation.engine both | admission-policy); 0 when in sync.');
+  readonly certReloads = this.counter('podhooks_certificate_reloads_total', 'Serving certificate reloads, by result.', ['result']);
+  readonly connectionsDropped = this.counter('podhooks_connections_dropped_total', 'Connections closed at accept because server.maxConnections (webhook port) or the metrics port limit was reached.', ['port']);
+  readonly certExpiry = this.gauge('podhooks_certificate_expiry_timestamp_seconds', 'notAfter of the serving certificate in use.');
+
+  private counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
+    return new Counter({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  private gauge<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
+    return new Gauge({ name, help, labelNames, registers: [this.registry] });
+  }
 
   /** withDefaults: Node's process_* and nodejs_* metrics, unprefixed as dashboards expect them. */
   constructor(

@@ -1,5 +1,5 @@
-# Shared by wrapper.sh, preonline.sh, logstream.sh and sidecar.sh (sourced; they always
-# sit in the same directory).
+# Shared by wrapper.sh, preonline.sh, postoffline.sh, probe.sh, logstream.sh and sidecar.sh
+# (sourced; they always sit in the same directory).
 # BB: busybox from PODHOOKS_BUSYBOX, else next to the scripts, else the pod's copy.
 if [ -z "${PODHOOKS_BUSYBOX:-}" ] && [ -x "$here/busybox" ]; then PODHOOKS_BUSYBOX=$here/busybox; fi
 BB=${PODHOOKS_BUSYBOX:-/podhooks/bin/busybox}
@@ -20,6 +20,20 @@ fail() {
 say() {
   echo "podhooks: $*"
   if [ -n "$log" ]; then echo "podhooks: $*" >>"$log" 2>/dev/null || true; fi
+}
+
+# resolve CMD: the file the container runtime would run for CMD (execvp's PATH search).
+# Done here rather than left to `exec` because busybox sh prefers its own applets, so a
+# plain `exec sh ...` would run busybox's sh instead of the image's /bin/sh.
+resolve() {
+  case $1 in
+    */*) [ -f "$1" ] && [ -x "$1" ] && echo "$1" && return 0; return 1 ;;
+  esac
+  old_ifs=$IFS; IFS=:
+  for d in ${PATH:-/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin}; do
+    if [ -f "${d:-.}/$1" ] && [ -x "${d:-.}/$1" ]; then IFS=$old_ifs; echo "${d:-.}/$1"; return 0; fi
+  done
+  IFS=$old_ifs; return 1
 }
 
 # run_hook LABEL SCRIPT FIFO: runs SCRIPT with busybox sh, its output live on stdout and,

@@ -76,15 +76,6 @@ await() {
   exit 0
 }
 
-# resolve CMD: the file execvp would run (busybox sh would prefer its own applets).
-resolve() {
-  case $1 in */*) [ -f "$1" ] && [ -x "$1" ] && echo "$1" && return 0; return 1 ;; esac
-  old_ifs=$IFS; IFS=:
-  for d in ${PATH:-/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin}; do
-    if [ -f "${d:-.}/$1" ] && [ -x "${d:-.}/$1" ]; then IFS=$old_ifs; echo "${d:-.}/$1"; return 0; fi
-  done
-  IFS=$old_ifs; return 1
-}
 
 # timed_out: the watchdog's ALRM while the hook runs. Stop the hook's process group (TERM,
 # KILL 5 s later for what ignores it); run_hook's wait then returns and `run` goes on.

@@ -16,27 +16,21 @@
 set -eu
 
 case $0 in */*) here=${0%/*} ;; *) here=. ;; esac
-if [ -z "${PODHOOKS_BUSYBOX:-}" ] && [ -x "$here/busybox" ]; then PODHOOKS_BUSYBOX=$here/busybox; fi
-BB=${PODHOOKS_BUSYBOX:-/podhooks/bin/busybox}
+. "$here/hooklib.sh"
+# A probe never writes the app's termination message (see fail below).
+term_log=
 timeout=${PODHOOKS_PROBE_TIMEOUT:-1}
 proc=${PODHOOKS_PROC:-/proc}
 proc_net=${PODHOOKS_PROC_NET:-$proc/net}
 
+# A probe's failure is one line on stdout, for the kubelet's event: not hooklib's fail,
+# which also writes the hook log and the termination log (the app's, not the probe's).
 fail() { code=$1; shift; echo "podhooks: $*"; exit "$code"; }
 usage() { fail 2 "probe.sh: $*"; }
 # oneline TEXT: TEXT on one line, shortened, for a failure message.
 oneline() { echo "$1" | $BB awk '{ s = s (NR > 1 ? " | " : "") $0 } END { if (length(s) > 300) s = substr(s, 1, 300) "..."; print s }'; }
 # hostport HOST PORT: HOST:PORT, HOST empty = 127.0.0.1, IPv6 literals bracketed.
 hostport() { case ${1:-127.0.0.1} in *:*) echo "[$1]:$2" ;; *) echo "${1:-127.0.0.1}:$2" ;; esac; }
-# resolve CMD: the file execvp would run (busybox sh would prefer its own applets).
-resolve() {
-  case $1 in */*) [ -f "$1" ] && [ -x "$1" ] && echo "$1" && return 0; return 1 ;; esac
-  old_ifs=$IFS; IFS=:
-  for d in ${PATH:-/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin}; do
-    if [ -f "${d:-.}/$1" ] && [ -x "${d:-.}/$1" ]; then IFS=$old_ifs; echo "${d:-.}/$1"; return 0; fi
-  done
-  IFS=$old_ifs; return 1
-}
 # stat_start PID: the process's start time (field 22 of /proc/PID/stat; the name in
 # field 2 may hold spaces and parentheses, so fields are counted after its last ") ").
 stat_start() { $BB awk '{ sub(/^.*\) /, ""); print $20 }' "$proc/$1/stat" 2>/dev/null; }

@@ -11,20 +11,6 @@ case $0 in */*) here=${0%/*} ;; *) here=. ;; esac
 name=${PODHOOKS_CONTAINER:-container}
 log_dir=${PODHOOKS_LOG_DIR:-/podhooks/logs}
 
-# resolve CMD: the file the container runtime would run for CMD (execvp's PATH search).
-# Done here rather than left to `exec` because busybox sh prefers its own applets, so a
-# plain `exec sh ...` would run busybox's sh instead of the image's /bin/sh.
-resolve() {
-  case $1 in
-    */*) [ -f "$1" ] && [ -x "$1" ] && echo "$1" && return 0; return 1 ;;
-  esac
-  old_ifs=$IFS; IFS=:
-  for d in ${PATH:-/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin}; do
-    if [ -f "${d:-.}/$1" ] && [ -x "${d:-.}/$1" ]; then IFS=$old_ifs; echo "${d:-.}/$1"; return 0; fi
-  done
-  IFS=$old_ifs; return 1
-}
-
 [ "${1:-}" = "--" ] || fail 127 "wrapper.sh: usage: wrapper.sh -- COMMAND [ARGS...] (missing --)"
 shift
 [ $# -gt 0 ] && [ -n "$1" ] || fail 127 "wrapper.sh: no command to run after -- (container $name)"

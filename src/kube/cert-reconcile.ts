@@ -5,9 +5,8 @@
 //   3. store the new certificate (replicas switch to it as they notice);
 //   4. set caBundle to the final trust bundle (drops CAs that have expired).
 // Callers hold the certificates Lease around it.
-import { servingNames, type CertBundle } from '../certs';
+import { bundleCovers, planCertificates, servingNames, type CertBundle, type CertPolicy } from '../certs';
 import type { Config } from '../config';
-import { bundleCovers, planCertificates, type CertPolicy } from '../certplan';
 import type { CertStore } from './certstore';
 
 export interface ReconcileOptions {

@@ -6,8 +6,7 @@
 // of that Secret cannot mint certificates the webhooks' caBundle trusts. Also the caBundle
 // of every webhook in podhooks' two webhook configurations. Loaded lazily with client-node.
 import { AdmissionregistrationV1Api, CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
-import type { CertBundle } from '../certs';
-import { splitPem } from '../certplan';
+import { splitPem, type CertBundle } from '../certs';
 import { ClusterError } from './cluster';
 
 export interface WebhookTargets {

@@ -5,8 +5,7 @@
 // switches to the stored certificate with setSecureContext, without a restart.
 import { randomBytes } from 'node:crypto';
 import { CoordinationV1Api } from '@kubernetes/client-node';
-import { checkPair, type CertBundle } from '../certs';
-import { renewalReason, splitPem } from '../certplan';
+import { checkPair, renewalReason, splitPem, type CertBundle } from '../certs';
 import type { Config } from '../config';
 import { reconcileCertificates, certPolicy } from '../kube/cert-reconcile';
 import { CertStore } from '../kube/certstore';

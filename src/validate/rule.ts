@@ -2,7 +2,7 @@
 // id, what it checks, the TypeScript predicate (webhook, CLI, audit) and the same check in
 // CEL (the rendered ValidatingAdmissionPolicy), with one message template for both.
 import type { V1Pod } from '@kubernetes/client-node';
-import type { Action, Config } from '../config';
+import type { Action, Config } from '../config/schema';
 import { celOf, type Cel, type Str } from './text';
 
 export interface RuleContext {

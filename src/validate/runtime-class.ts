@@ -2,7 +2,7 @@
 // for placement (validating and assigning), for the audit and for the rendered
 // ValidatingAdmissionPolicies, so `kata*` means the same everywhere.
 import type { V1Pod } from '@kubernetes/client-node';
-import type { Config } from '../config';
+import type { Config } from '../config/schema';
 
 /** Glob-lite: `kata*` matches kata, kata-qemu, kata-fc; anything else is an exact name. */
 export function matchesRuntimeClass(name: string, patterns: readonly string[]): boolean {

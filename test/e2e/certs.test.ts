@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AdmissionregistrationV1Api, CoordinationV1Api, CoreV1Api, NodeV1Api, type V1Pod } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
-import { splitPem } from '../../src/certplan';
+import { splitPem } from '../../src/certs';
 import { CLI, ROOT, review, startPodhooks, type Podhooks } from '../helpers/podhooks';
 import { freePort } from '../helpers/ports';
 import { startControlPlane, type ControlPlane } from './harness/controlplane';

@@ -4,13 +4,13 @@
 // still reaches podhooks (placement.podhooks.io) and gets the sandbox RuntimeClass,
 // whose overhead and scheduling the apiserver's RuntimeClass plugin then applies; a
 // missing RuntimeClass is a clear denial; online pods on the sandbox are still refused.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { get } from 'node:http';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AdmissionregistrationV1Api, CoreV1Api, NodeV1Api, type V1Pod } from '@kubernetes/client-node';
-import { ROOT, startPodhooks, type Podhooks } from '../helpers/podhooks';
+import { metricsText, startPodhooks, type Podhooks } from '../helpers/podhooks';
 import { startControlPlane, type ControlPlane } from './harness/controlplane';
+import { serviceAccountKubeconfig } from './harness/serviceaccount';
 import { apiMessage, createNamespace, eventually, registerWebhooks } from './harness/webhooks';
 
 jest.setTimeout(240_000);
@@ -33,34 +33,7 @@ const create = (namespace: string, pod: V1Pod, dryRun = false) =>
     (err) => ({ pod: undefined, error: apiMessage(err) }),
   );
 
-/** A kubeconfig for system:serviceaccount:podhooks:podhooks: podhooks gets exactly the RBAC in deploy/. */
-async function serviceAccountKubeconfig(): Promise<string> {
-  const apply = cp.kubectl(['apply', '-n', 'podhooks', '-f', join(ROOT, 'deploy/base/rbac.yaml')]);
-  expect(apply.stderr).toBe('');
-  const token = await core.createNamespacedServiceAccountToken({ name: 'podhooks', namespace: 'podhooks', body: { spec: { expirationSeconds: 3600, audiences: ['https://kubernetes.default.svc'] } } });
-  const path = join(dir, 'sa.kubeconfig');
-  writeFileSync(
-    path,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'test', cluster: { server: cp.server, 'insecure-skip-tls-verify': true } }],
-      users: [{ name: 'podhooks', user: { token: token.status!.token } }],
-      contexts: [{ name: 'test', context: { cluster: 'test', user: 'podhooks' } }],
-      'current-context': 'test',
-    }),
-  );
-  return path;
-}
-
-function metrics(): Promise<string> {
-  return new Promise((resolve, reject) => {
-    get({ host: '127.0.0.1', port: ph.metricsPort, path: '/metrics' }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (d: string) => (body += d)).on('end', () => resolve(body));
-    }).on('error', reject);
-  });
-}
+const metrics = (): Promise<string> => metricsText(ph);
 
 const MISSING =
   'admission webhook "placement.podhooks.io" denied the request: podhooks: placement: RuntimeClass "kata" (validation.placement.sandboxRuntimeClass) does not exist, so the offline pod (metadata.labels[podhooks.io/workload]="batch") cannot be placed in the sandbox. Fix: create the RuntimeClass, or correct validation.placement.sandboxRuntimeClass';
@@ -73,7 +46,7 @@ beforeAll(async () => {
   await createNamespace(core, 'podhooks');
   await createNamespace(core, 'media');
   await createNamespace(core, 'shop', { 'podhooks.io/injection': 'enabled' });
-  const kubeconfig = await serviceAccountKubeconfig();
+  const kubeconfig = await serviceAccountKubeconfig(cp, dir);
   ph = await startPodhooks({
     server: { certDir: join(dir, 'certs') },
     kubernetes: { enabled: 'true', kubeconfig },

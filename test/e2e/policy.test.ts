@@ -5,11 +5,10 @@
 // `podhooks rejections`, and the periodic audit held by one replica through a Lease.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AdmissionregistrationV1Api, AppsV1Api, CoordinationV1Api, CoreV1Api, NodeV1Api, type CoreV1Event, type V1Pod } from '@kubernetes/client-node';
-import { CLI, startPodhooks, type Podhooks } from '../helpers/podhooks';
+import { CLI, metricsText, startPodhooks, type Podhooks } from '../helpers/podhooks';
 import { startControlPlane, type ControlPlane } from './harness/controlplane';
 import { serviceAccountKubeconfig } from './harness/serviceaccount';
 import { apiMessage, createNamespace, eventually, registerWebhooks } from './harness/webhooks';
@@ -117,13 +116,7 @@ test('the denial is an Event visible through the API, with the user; a dry run m
   });
   expect(denied.metadata!.annotations).toEqual({ 'podhooks.io/rules': 'deny:sandbox-host-namespaces', 'podhooks.io/pod': 'vm-hostnet', 'podhooks.io/user': 'admin' });
 
-  const scrape = () =>
-    new Promise<string>((resolve, reject) =>
-      get(`http://127.0.0.1:${ph.metricsPort}/metrics`, (res) => {
-        let body = '';
-        res.on('data', (c) => (body += c)).on('end', () => resolve(body));
-      }).on('error', reject),
-    );
+  const scrape = () => metricsText(ph);
   let metrics = '';
   const value = (re: RegExp) => Number(re.exec(metrics)?.[1] ?? 0);
   // The counter moves when the create call returns to podhooks, just after the Event is visible.

@@ -2,6 +2,7 @@
 // a temp cert dir; stops it by PID. Used by the process and e2e tiers.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { request as httpsRequest, type Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -106,6 +107,17 @@ export function post(ph: Pick<Podhooks, 'port' | 'ca'>, path: string, body: stri
     });
     req.on('error', reject);
     req.end(body);
+  });
+}
+
+/** The metrics port's /metrics text (plain HTTP on 127.0.0.1). */
+export function metricsText(ph: Pick<Podhooks, 'metricsPort'>): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    httpGet({ host: '127.0.0.1', port: ph.metricsPort, path: '/metrics' }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (d: string) => (text += d));
+      res.on('end', () => resolvePromise(text));
+    }).on('error', reject);
   });
 }
 

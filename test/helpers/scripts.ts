@@ -2,7 +2,7 @@
 // busybox, with only PATH and the given env, and stop everything they started by PID.
 // Servers listen on 127.0.0.1 only. Call `cleanup()` in afterEach and `removeDirs()` in afterAll.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -94,6 +94,27 @@ export function tmp(): string {
   const dir = mkdtempSync(join(tmpdir(), 'podhooks-scripts-'));
   dirs.push(dir);
   return dir;
+}
+
+/**
+ * preonline.sh in a temp dir: its env (state and log dirs, a termination log, 0.2 s polling,
+ * target container app, MARK for hooks to write) with `extra` on top, and where it writes.
+ */
+export function preOnlineSetup(extra: Record<string, string> = {}) {
+  const dir = tmp();
+  const termLog = join(dir, 'termination-log');
+  writeFileSync(termLog, '');
+  const env: Record<string, string> = {
+    PODHOOKS_STATE_DIR: join(dir, 'state'),
+    PODHOOKS_LOG_DIR: join(dir, 'logs'),
+    PODHOOKS_TERMINATION_LOG: termLog,
+    PODHOOKS_POLL_INTERVAL_SECONDS: '0.2',
+    PODHOOKS_WATCH_INTERVAL_SECONDS: '0.2',
+    PODHOOKS_TARGETS: 'app',
+    MARK: join(dir, 'hook-ran'),
+    ...extra,
+  };
+  return { dir, env, termLog, online: join(dir, 'state', 'online'), log: join(dir, 'logs', 'pre-online.log') };
 }
 
 export const read = (path: string): string => (existsSync(path) ? readFileSync(path, 'utf8') : '');

@@ -7,7 +7,7 @@ import { Agent } from 'node:https';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { post, review, startPodhooks, type Podhooks } from '../helpers/podhooks';
+import { metricsText, post, review, startPodhooks, type Podhooks } from '../helpers/podhooks';
 
 jest.setTimeout(120_000);
 
@@ -128,13 +128,7 @@ describe('a dead Kubernetes API', () => {
     const statuses = await Promise.all(Array.from({ length: 300 }, () => send(ph, agent, '/validate', JSON.stringify(review(kata)))));
     agent.destroy();
     expect(statuses.every((s) => s === 200)).toBe(true);
-    const metrics = await new Promise<string>((resolve, reject) => {
-      require('node:http').get(`http://127.0.0.1:${ph.metricsPort}/metrics`, (res: any) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c));
-        res.on('end', () => resolve(text));
-      }).on('error', reject);
-    });
+    const metrics = await metricsText(ph);
     // Summed over reasons: queue-full and api-error (the calls that reached the dead API).
     const dropped = [...metrics.matchAll(/^podhooks_events_dropped_total(?:\{[^}]*\})? (\d+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
     expect(dropped).toBeGreaterThan(250);

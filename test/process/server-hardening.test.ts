@@ -6,29 +6,16 @@
 import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
 import { stringify } from 'yaml';
 import { generateBundle, writeBundle } from '../../src/certs';
-import { CLI, post, review, startPodhooks, type Podhooks } from '../helpers/podhooks';
+import { CLI, metricsText, post, review, startPodhooks, type Podhooks } from '../helpers/podhooks';
 
 jest.setTimeout(120_000);
 
 const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', namespace: 'shop' }, spec: { containers: [{ name: 'app', image: 'nginx:1.27' }] } };
-
-function metricsText(ph: Podhooks): Promise<string> {
-  return new Promise((resolve, reject) => {
-    httpRequest({ host: '127.0.0.1', port: ph.metricsPort, path: '/metrics' }, (res) => {
-      let text = '';
-      res.on('data', (c) => (text += c));
-      res.on('end', () => resolve(text));
-    })
-      .on('error', reject)
-      .end();
-  });
-}
 
 const metric = (text: string, line: RegExp) => Number(line.exec(text)?.[1] ?? NaN);
 

@@ -1,12 +1,11 @@
 // The real server over real HTTPS: AdmissionReview answers, bad input, limits, metrics,
 // certificate reload and graceful shutdown.
 import { connect } from 'node:tls';
-import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { X509Certificate } from 'node:crypto';
 import { applyPatch } from 'fast-json-patch';
 import { generateBundle, writeBundle } from '../../src/certs';
-import { post, review, startPodhooks, type Podhooks } from '../helpers/podhooks';
+import { metricsText, post, review, startPodhooks, type Podhooks } from '../helpers/podhooks';
 
 jest.setTimeout(30_000);
 
@@ -23,18 +22,6 @@ const kataHostNetwork = {
   metadata: { name: 'vm', namespace: 'shop' },
   spec: { runtimeClassName: 'kata-qemu', hostNetwork: true, containers: [{ name: 'app', image: 'busybox' }] },
 };
-
-function metricsText(ph: Podhooks): Promise<string> {
-  return new Promise((resolve, reject) => {
-    httpRequest({ host: '127.0.0.1', port: ph.metricsPort, path: '/metrics' }, (res) => {
-      let text = '';
-      res.on('data', (c) => (text += c));
-      res.on('end', () => resolve(text));
-    })
-      .on('error', reject)
-      .end();
-  });
-}
 
 describe('podhooks serve', () => {
   let ph: Podhooks;

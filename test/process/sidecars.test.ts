@@ -3,44 +3,19 @@
 // probe runner, the preOnline runner and the log streamer. Servers are node servers on
 // 127.0.0.1; temp dirs stand in for the shared volumes and the termination log. Every
 // process started here is stopped by PID in afterEach.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import forge from 'node-forge';
-import { busybox } from '../helpers/tools';
+import { BB, BIN, cleanup, descendants, exitWithin, listen, preOnlineSetup, read, removeDirs, run, sleep, start, tmp, waitFor } from '../helpers/scripts';
 
 jest.setTimeout(20_000);
 
-const BB = busybox();
-const BIN = resolve(__dirname, '../../sidecars/bin');
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 // ---------------------------------------------------------------------------------
-// plumbing: processes, servers, temp dirs
-
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-interface Proc {
-  pid: number;
-  out(): string;
-  err(): string;
-  exited: Promise<Exit>;
-}
-
-const children = new Set<ChildProcess>();
-const servers: net.Server[] = [];
-const sockets = new Set<net.Socket>();
-
-function running(c: ChildProcess): boolean {
-  return c.exitCode === null && c.signalCode === null;
-}
+// plumbing beyond test/helpers/scripts.ts: certificates, closed ports, /proc fixtures
 
 /** A self-signed certificate for 127.0.0.1. */
 function selfSigned(): { key: string; cert: string } {
@@ -59,61 +34,7 @@ function selfSigned(): { key: string; cert: string } {
   return { key, cert: forge.pki.certificateToPem(cert) };
 }
 
-/** `busybox sh sidecars/bin/SCRIPT ARGS` with only PATH and `env` in its environment. */
-function start(script: string, args: string[], env: Record<string, string> = {}): Proc {
-  const child = spawn(BB, ['sh', join(BIN, script), ...args], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PODHOOKS_BUSYBOX: BB, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  if (child.pid === undefined) throw new Error(`could not start ${script}`);
-  children.add(child);
-  let out = '';
-  let err = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
-  const exited = new Promise<Exit>((res) => child.on('close', (code, signal) => res({ code, signal })));
-  return { pid: child.pid, out: () => out, err: () => err, exited };
-}
-
-const run_ = (script: string, args: string[], env: Record<string, string> = {}) => run(script, args, env);
-async function run(script: string, args: string[], env: Record<string, string> = {}): Promise<Exit & { out: string; err: string }> {
-  const p = start(script, args, env);
-  const e = await p.exited;
-  return { ...e, out: p.out(), err: p.err() };
-}
-
-/** Polls `fn` until it returns (or resolves to) something truthy; fails after `ms`. */
-type Maybe<T> = T | undefined | null | false;
-async function waitFor<T>(what: string, fn: () => Maybe<T> | Promise<Maybe<T>>, ms = 5000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms}ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-/** Resolves with the exit, or rejects if the process is still running after `ms`. */
-function exitWithin(p: Proc, ms: number): Promise<Exit> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, rej) => {
-    timer = setTimeout(() => rej(new Error(`process ${p.pid} still running after ${ms}ms`)), ms);
-  });
-  return Promise.race([p.exited, late]).finally(() => clearTimeout(timer));
-}
-
-function listen(server: net.Server): Promise<number> {
-  servers.push(server);
-  server.on('connection', (s: net.Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  return new Promise((res, rej) => {
-    server.once('error', rej);
-    server.listen(0, '127.0.0.1', () => res((server.address() as net.AddressInfo).port));
-  });
-}
+const run_ = run;
 
 /** A port on 127.0.0.1 that nothing listens on. */
 async function closedPort(): Promise<number> {
@@ -121,37 +42,6 @@ async function closedPort(): Promise<number> {
   const port = await new Promise<number>((res) => s.listen(0, '127.0.0.1', () => res((s.address() as net.AddressInfo).port)));
   await new Promise((res) => s.close(res));
   return port;
-}
-
-const dirs: string[] = [];
-function tmp(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'podhooks-sidecars-'));
-  dirs.push(dir);
-  return dir;
-}
-
-const read = (path: string): string => (existsSync(path) ? readFileSync(path, 'utf8') : '');
-
-/** PIDs of the live (non-zombie) processes descending from `pid`, from /proc. */
-function descendants(pid: number): number[] {
-  const parent = new Map<number, number>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (state !== 'Z') parent.set(Number(name), Number(ppid));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const found: number[] = [];
-  const todo = [pid];
-  while (todo.length) {
-    const p = todo.pop()!;
-    for (const [child, pp] of parent) if (pp === p) (found.push(child), todo.push(child));
-  }
-  return found;
 }
 
 /** Centiseconds since boot: the clock of /proc/uptime and of process start times (USER_HZ 100). */
@@ -189,21 +79,8 @@ function alive(pid: number): boolean {
   }
 }
 
-afterEach(async () => {
-  // TERM first so the scripts stop what they started themselves, then KILL.
-  for (const c of children) if (running(c)) process.kill(c.pid!, 'SIGTERM');
-  const deadline = Date.now() + 2000;
-  while ([...children].some(running) && Date.now() < deadline) await sleep(50);
-  for (const c of children) if (running(c)) process.kill(c.pid!, 'SIGKILL');
-  children.clear();
-  for (const s of sockets) s.destroy();
-  sockets.clear();
-  await Promise.all(servers.splice(0).map((s) => new Promise((res) => s.close(res))));
-});
-
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+afterEach(cleanup);
+afterAll(removeDirs);
 
 beforeAll(() => {
   if (!existsSync(BB)) throw new Error(`${BB} is missing: install the Debian package busybox-static`);
@@ -482,13 +359,10 @@ describe('probe.sh', () => {
     const dir = tmp();
     for (const f of ['probe.sh', 'hooklib.sh']) copyFileSync(join(BIN, f), join(dir, f));
     writeFileSync(join(dir, 'grpc_health_probe'), `#!${BB} sh\nexec ${BB} sleep 30\n`, { mode: 0o755 });
-    const child = spawn(BB, ['sh', join(dir, 'probe.sh'), '--timeout', '1', '--', 'grpc', '', '50051'], { env: { PATH: '/usr/bin:/bin', PODHOOKS_BUSYBOX: BB }, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    let out = '';
-    child.stdout!.on('data', (d) => (out += d));
-    const code = await new Promise((res) => child.on('close', res));
+    const p = start(BB, ['sh', join(dir, 'probe.sh'), '--timeout', '1', '--', 'grpc', '', '50051'], { PATH: '/usr/bin:/bin' }, true);
+    const { code } = await p.exited;
     // Without the bound the fake would pass after 30 s (exit 0).
-    expect([code, out]).toEqual([1, 'podhooks: gRPC probe of 127.0.0.1:50051 timed out after 1s\n']);
+    expect([code, p.out()]).toEqual([1, 'podhooks: gRPC probe of 127.0.0.1:50051 timed out after 1s\n']);
   });
 
   test('--require-file gates the probe on the preOnline mark', async () => {
@@ -639,8 +513,8 @@ describe('probe.sh', () => {
 
     test('a real loopback connection passes; after the client leaves the probe decides', async () => {
       const jdwp = await listen(net.createServer(() => undefined));
+      // cleanup() destroys the server's side, which ends this one if the test fails early.
       const client = net.connect(jdwp, '127.0.0.1');
-      sockets.add(client);
       await new Promise((res) => client.once('connect', res));
       const attached = await probe(['--jdwp-port', String(jdwp), ...failing]);
       expect(attached.code).toBe(0);
@@ -685,22 +559,7 @@ describe('preonline.sh', () => {
     );
     return h;
   }
-  function setup(extra: Record<string, string>) {
-    const dir = tmp();
-    const termLog = join(dir, 'termination-log');
-    writeFileSync(termLog, '');
-    const env = {
-      PODHOOKS_STATE_DIR: join(dir, 'state'),
-      PODHOOKS_LOG_DIR: join(dir, 'logs'),
-      PODHOOKS_TERMINATION_LOG: termLog,
-      PODHOOKS_POLL_INTERVAL_SECONDS: '0.2',
-      PODHOOKS_WATCH_INTERVAL_SECONDS: '0.2',
-      PODHOOKS_TARGETS: 'app',
-      MARK: join(dir, 'hook-ran'),
-      ...extra,
-    };
-    return { dir, env, termLog, online: join(dir, 'state', 'online'), log: join(dir, 'logs', 'pre-online.log') };
-  }
+  const setup = preOnlineSetup;
 
   test('waits for the check URL, runs the hook once, marks the pod online, exits 0 on TERM', async () => {
     const h = await healthServer(1500);
@@ -772,7 +631,8 @@ describe('preonline.sh', () => {
     await waitFor('the second run', () => read(env.MARK) === 'ran\nran\n', 10_000);
     await waitFor('the gate to open again', async () => (await readiness()).code === 0, 10_000);
     expect(p.out()).toContain('podhooks: pre-online: container app restarted; running the pre-online hook again before it takes traffic\n');
-    expect(p.out().match(/pod is now online/g)).toHaveLength(2);
+    // The runner writes the mark, then says so: the gate can open before that line is read.
+    await waitFor('the second success line', () => p.out().match(/pod is now online/g)?.length === 2);
     process.kill(p.pid, 'SIGTERM');
     expect((await exitWithin(p, 5000)).code).toBe(0);
   });

@@ -4,10 +4,10 @@
 // part in a pod's termination: run every container's preStop at once (the log streamer's
 // too, native or classic), then send SIGTERM; a native sidecar's SIGTERM comes only once
 // the app has exited (kuberuntime's killContainer: preStop, then its turn, then stop).
-import { writeFileSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import * as http from 'node:http';
 import { join } from 'node:path';
-import { BB, cleanup, exitWithin, listen, processesWith, read, removeDirs, run, sleep, start, tmp, waitFor, type Proc } from '../helpers/scripts';
+import { BB, cleanup, exitWithin, listen, preOnlineSetup, processesWith, read, removeDirs, run, sleep, start, tmp, waitFor, type Proc } from '../helpers/scripts';
 
 jest.setTimeout(30_000);
 afterEach(cleanup);
@@ -52,21 +52,7 @@ async function appServer(opts: { healthyAfterMs?: number; mark?: string } = {}) 
 }
 
 describe('warm-up (preonline.sh)', () => {
-  function setup(extra: Record<string, string>) {
-    const dir = tmp();
-    const termLog = join(dir, 'termination-log');
-    writeFileSync(termLog, '');
-    const env = {
-      PODHOOKS_STATE_DIR: join(dir, 'state'),
-      PODHOOKS_LOG_DIR: join(dir, 'logs'),
-      PODHOOKS_TERMINATION_LOG: termLog,
-      PODHOOKS_POLL_INTERVAL_SECONDS: '0.2',
-      PODHOOKS_WATCH_INTERVAL_SECONDS: '0.2',
-      PODHOOKS_TARGETS: 'app',
-      ...extra,
-    };
-    return { env, termLog, online: join(dir, 'state', 'online'), log: join(dir, 'logs', 'pre-online.log') };
-  }
+  const setup = preOnlineSetup;
   const gate = (stateDir: string) => run('probe.sh', ['--require-online', stateDir, 'app', '--', 'none'], { PODHOOKS_PROC: '/proc' });
 
   test('every request is sent COUNT times, after the check URL passed and before the hook and the online mark', async () => {

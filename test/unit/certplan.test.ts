@@ -1,7 +1,7 @@
 // When self-managed certificates are re-issued, and the CA overlap that keeps handshakes
 // working while replicas switch one by one.
 import { X509Certificate } from 'node:crypto';
-import { bundleCovers, planCertificates, renewalReason, splitPem, type CertPolicy } from '../../src/certplan';
+import { bundleCovers, planCertificates, renewalReason, splitPem, type CertPolicy } from '../../src/certs';
 import { parseConfig } from '../../src/config';
 
 const DAY = 86400;

@@ -10,8 +10,13 @@ import { CLI } from '../../helpers/podhooks';
 /** Creates ServiceAccount namespace/name and writes a kubeconfig for it into dir (context namespace: its own). */
 export async function serviceAccountKubeconfig(core: CoreV1Api, server: string, namespace: string, name: string, dir: string): Promise<string> {
   await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name } } });
+  return tokenKubeconfig(core, server, { namespace, name, contextNamespace: namespace }, join(dir, `${namespace}-${name}.kubeconfig`));
+}
+
+/** Writes to `path` a kubeconfig with a bound token of the existing ServiceAccount namespace/name. */
+export async function tokenKubeconfig(core: CoreV1Api, server: string, sa: { namespace: string; name: string; contextNamespace?: string }, path: string): Promise<string> {
+  const { namespace, name, contextNamespace } = sa;
   const token = await core.createNamespacedServiceAccountToken({ name, namespace, body: { spec: { expirationSeconds: 3600, audiences: ['https://kubernetes.default.svc'] } } });
-  const path = join(dir, `${namespace}-${name}.kubeconfig`);
   writeFileSync(
     path,
     JSON.stringify({
@@ -19,7 +24,7 @@ export async function serviceAccountKubeconfig(core: CoreV1Api, server: string, 
       kind: 'Config',
       clusters: [{ name: 'test', cluster: { server, 'insecure-skip-tls-verify': true } }],
       users: [{ name, user: { token: token.status!.token } }],
-      contexts: [{ name: 'test', context: { cluster: 'test', user: name, namespace } }],
+      contexts: [{ name: 'test', context: { cluster: 'test', user: name, ...(contextNamespace ? { namespace: contextNamespace } : {}) } }],
       'current-context': 'test',
     }),
   );

@@ -1,9 +1,9 @@
 // `podhooks certs`: files for development, or (--secret) the same upkeep the server does in
 // certificates.mode secret, run once from a workstation or CI job against a cluster.
 import { hostname } from 'node:os';
-import { generateBundle, servingNames, writeBundle } from './certs';
-import type { Config } from './config';
-import { ClusterError } from './kube/cluster';
+import { generateBundle, servingNames, writeBundle } from './issue';
+import type { Config } from '../config';
+import { ClusterError } from '../kube/cluster';
 
 export interface CertsOptions {
   outDir?: string;
@@ -44,10 +44,10 @@ export async function certsCommand(opts: CertsOptions, config: Config): Promise<
   if (opts.kubeconfig) config.kubernetes.kubeconfig = opts.kubeconfig;
   config.kubernetes.enabled = 'true';
   // Cluster code (and client-node) only for this path.
-  const { connectCluster } = await import('./kube/cluster');
-  const { CertStore } = await import('./kube/certstore');
-  const { reconcileCertificates, certPolicy } = await import('./kube/cert-reconcile');
-  const { leaseLock } = await import('./kube/lease');
+  const { connectCluster } = await import('../kube/cluster');
+  const { CertStore } = await import('../kube/certstore');
+  const { reconcileCertificates, certPolicy } = await import('../kube/cert-reconcile');
+  const { leaseLock } = await import('../kube/lease');
   const { CoordinationV1Api } = await import('@kubernetes/client-node');
   const cluster = (await connectCluster(config))!;
   const store = new CertStore(cluster.kubeConfig, ref.namespace, ref.name, { mutating: c.mutatingWebhookConfiguration, validating: c.validatingWebhookConfiguration }, c.caSecretName);

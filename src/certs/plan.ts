@@ -3,7 +3,7 @@
 // CAs that are still valid, so a replica still serving the previous certificate keeps
 // passing the apiserver's check while the new one rolls out (CA overlap).
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { generateCA, generateServingCert, type CertBundle } from './certs';
+import { generateCA, generateServingCert, type CertBundle } from './issue';
 
 export interface CertPolicy {
   dnsNames: string[];

@@ -1,24 +1,25 @@
-// The podhooks command line: serve, and the offline tools that share the webhook's code.
-// Commands with more than a few lines live in src/cli/ (and audit/commands.ts).
+// The podhooks command line (bin/podhooks.js runs main): serve, and the offline tools that
+// share the webhook's code. Commands with more than a few lines have their own module here
+// (and audit/commands.ts, certs/command.ts).
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { Command, Option } from 'commander';
 import type { V1Pod } from '@kubernetes/client-node';
-import { ConfigError, loadConfig, type Config } from './config';
-import { ClusterError } from './kube/cluster';
-import { createLogger } from './log';
-import { startServer } from './server';
-import { INJECTION_LABEL } from './validate/admitted';
-import { judge } from './validate/judge';
-import { InputError, parseDocuments, podSlots } from './workloads';
-import { certsCommand, CertsUsageError } from './certs-cli';
-import { registerAuditCommands } from './audit/commands';
-import { ExitError } from './cli/exit';
-import { parseLabels, readInput } from './cli/input';
-import { registerInjectCommand } from './cli/inject';
-import { registerExplainCommand } from './cli/explain';
-import { registerTrafficCommands } from './cli/traffic';
-import { registerPolicyCommands } from './cli/policy';
+import { ConfigError, loadConfig, type Config } from '../config';
+import { ClusterError } from '../kube/cluster';
+import { createLogger } from '../log';
+import { startServer } from '../server';
+import { INJECTION_LABEL } from '../validate/admitted';
+import { judge } from '../validate/judge';
+import { InputError, parseDocuments, podSlots } from '../workloads';
+import { certsCommand, CertsUsageError } from '../certs/command';
+import { registerAuditCommands } from '../audit/commands';
+import { ExitError } from './exit';
+import { parseLabels, readInput } from './input';
+import { registerInjectCommand } from './inject';
+import { registerExplainCommand } from './explain';
+import { registerTrafficCommands } from './traffic';
+import { registerPolicyCommands } from './policy';
 
 export { ExitError };
 
@@ -26,9 +27,9 @@ function withConfigOption(cmd: Command): Command {
   return cmd.option('-c, --config <file>', 'podhooks config file (YAML); built-in defaults when omitted');
 }
 
-/** package.json's version: one level above dist/ (and src/), also in the webhook image. */
+/** package.json's version: beside dist/ (and src/), also in the webhook image. */
 export function version(): string {
-  return JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')).version;
+  return JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')).version;
 }
 
 function validateCommand(opts: { file: string; namespaceLabel: string[]; output: string }, config: Config): { out: string; denied: boolean } {

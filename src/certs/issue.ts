@@ -4,7 +4,7 @@ import { constants, createPrivateKey, generateKeyPairSync, privateEncrypt, rando
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import forge from 'node-forge';
-import { ConfigError, type Config } from './config';
+import { ConfigError, type Config } from '../config';
 
 export interface CertBundle {
   caCert: string;

@@ -1,13 +1,11 @@
-// One YAML file configures podhooks; every field has a default so `podhooks serve` runs
-// with no file at all. Errors name the field path, the bad value and what is allowed.
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+// What the podhooks config is: one YAML file, every field with a default so `podhooks serve`
+// runs with no file at all. Errors name the field path, the bad value and what is allowed.
+// The checks against the validating rules' catalogue and runtime-class matcher are added by
+// load.ts: the rules import this file's types, so this file does not import them.
 import { z } from 'zod';
-import { durationSeconds } from './duration';
-import { accessEntryProblem } from './registry/access';
-import { RULES } from './validate/rules';
-import { capacityProblem } from './authz/capacity';
-import { matchesRuntimeClass } from './validate/runtime-class';
+import { durationSeconds } from '../duration';
+import { accessEntryProblem } from '../registry/access';
+import { capacityProblem } from '../authz/capacity';
 
 const action = z.enum(['deny', 'warn', 'audit', 'off']);
 export type Action = z.infer<typeof action>;
@@ -187,16 +185,8 @@ export const configSchema = z.strictObject({
        */
       engine: z.enum(['webhook', 'admission-policy', 'both']).default('webhook'),
       sandboxRuntimeClasses: z.array(z.string()).default(['kata*', 'gvisor', 'runsc']),
-      rules: z
-        .record(z.string(), action)
-        .default({})
-        // A misspelt rule id would otherwise silently do nothing.
-        .check((ctx) => {
-          const known = RULES.map((r) => r.id);
-          for (const id of Object.keys(ctx.value)) {
-            if (!known.includes(id)) ctx.issues.push({ code: 'custom', input: ctx.value[id], path: [id], message: `unknown rule id; known rules are ${known.join(', ')}` });
-          }
-        }),
+      /** Action per rule id (load.ts checks the ids against the rule catalogue). */
+      rules: z.record(z.string(), action).default({}),
       exemptNamespaces: z.array(z.string()).default([]),
       /** Pods carrying any of these label=value pairs are not evaluated. */
       exemptLabels: z.record(z.string(), z.string()).default({}),
@@ -218,19 +208,7 @@ export const configSchema = z.strictObject({
         })
         .prefault({}),
     })
-    // One matcher decides "sandboxed" for every rule: an offline pod told to use a class
-    // that the sandbox list does not match would be refused whatever it does.
-    .check((ctx) => {
-      const { placement, sandboxRuntimeClasses } = ctx.value;
-      if (placement.enabled && !matchesRuntimeClass(placement.sandboxRuntimeClass, sandboxRuntimeClasses)) {
-        ctx.issues.push({
-          code: 'custom',
-          input: placement.sandboxRuntimeClass,
-          path: ['placement', 'sandboxRuntimeClass'],
-          message: `is not matched by validation.sandboxRuntimeClasses (${sandboxRuntimeClasses.join(', ')}); add it there or choose a class they match`,
-        });
-      }
-    })
+    // load.ts checks placement.sandboxRuntimeClass against sandboxRuntimeClasses.
     .prefault({}),
   /** Serving certificates: from files (certDir; dev CA, cert-manager or a Secret volume) or managed in a Secret. */
   certificates: z
@@ -275,40 +253,3 @@ export const configSchema = z.strictObject({
 export type Config = z.infer<typeof configSchema>;
 
 export class ConfigError extends Error {}
-
-function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
-  const path = issue.path.length ? issue.path.join('.') : '(top level)';
-  let value: unknown = input;
-  for (const key of issue.path) value = value && typeof value === 'object' ? (value as Record<PropertyKey, unknown>)[key] : undefined;
-  if (issue.code === 'unrecognized_keys') {
-    return `${path}: unknown field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}; check the spelling against the README's configuration reference`;
-  }
-  const shown = value === undefined ? '' : ` (got ${JSON.stringify(value)})`;
-  return `${path}: ${issue.message}${shown}`;
-}
-
-export function parseConfig(input: unknown, source = 'config'): Config {
-  const result = configSchema.safeParse(input ?? {});
-  if (!result.success) {
-    const lines = result.error.issues.map((i) => `  - ${describeIssue(i, input)}`);
-    throw new ConfigError(`invalid ${source}:\n${lines.join('\n')}`);
-  }
-  return result.data;
-}
-
-export function loadConfig(path?: string): Config {
-  if (!path) return parseConfig({}, 'built-in defaults');
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new ConfigError(`cannot read config file ${path}: ${(err as Error).message}`);
-  }
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (err) {
-    throw new ConfigError(`config file ${path} is not valid YAML: ${(err as Error).message}`);
-  }
-  return parseConfig(doc, `config file ${path}`);
-}
