@@ -197,7 +197,9 @@ test('turning one feature off on an injected pod (its annotation removed or "fal
         if (asFalse && key === 'podhooks.io/debug') annotations[key] = 'false';
         else delete annotations[key];
         if (key === 'podhooks.io/pre-online') delete annotations['podhooks.io/check-url'];
-        return { ...p, metadata: { ...p.metadata, annotations } };
+        // Uninjection leaves no empty annotations map behind (the apiserver stores none either).
+        const { annotations: _, ...metadata } = p.metadata!;
+        return { ...p, metadata: Object.keys(annotations).length ? { ...metadata, annotations } : metadata };
       };
       const result = injectPod(off(once.pod), opts);
       const expected = injectPod(off(pod), opts);
