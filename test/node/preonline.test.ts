@@ -8,7 +8,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { DiscoveryV1Api } from '@kubernetes/client-node';
 import { eventually } from '../e2e/harness/webhooks';
 import { MARKER } from './images/images';
-import { containerStatus, isReady, RESTRICTED, startCluster, type Cluster } from './harness/cluster';
+import { containerStatus, isReady, RESTRICTED, startCluster, type Cluster, staticAppPod } from './harness/cluster';
 import { startHostServer, type HostServer } from './harness/host-server';
 
 jest.setTimeout(300_000);
@@ -17,22 +17,7 @@ const NS = 'online';
 let c: Cluster;
 let host: HostServer;
 
-function pod(name: string, annotations: Record<string, string>): V1Pod {
-  return {
-    metadata: { name, labels: { app: name }, annotations },
-    spec: {
-      terminationGracePeriodSeconds: 5,
-      containers: [{
-        name: 'app',
-        image: c.node.images.static.ref,
-        command: ['/app', 'serve'],
-        ports: [{ name: 'http', containerPort: 8080 }],
-        readinessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 1 },
-        securityContext: RESTRICTED,
-      }],
-    },
-  };
-}
+const pod = (name: string, annotations: Record<string, string>): V1Pod => staticAppPod(c, name, annotations);
 
 /** The `ready` condition of the pod's endpoint in its Service's EndpointSlices (undefined: not listed). */
 async function endpointReady(service: string, podName: string): Promise<boolean | undefined> {

@@ -13,7 +13,7 @@ import { DiscoveryV1Api, type V1Pod } from '@kubernetes/client-node';
 import { runPodhooks, serviceAccountKubeconfig } from '../e2e/harness/accounts';
 import { eventually } from '../e2e/harness/webhooks';
 import { ROOT } from '../helpers/podhooks';
-import { containerStatus, isReady, RESTRICTED, startCluster, type Cluster } from './harness/cluster';
+import { containerStatus, isReady, startCluster, type Cluster, staticAppPod } from './harness/cluster';
 
 jest.setTimeout(300_000);
 
@@ -51,20 +51,7 @@ afterAll(async () => {
 test('a manual-traffic pod runs and is ready itself, but takes traffic only between `podhooks online` and `podhooks offline`', async () => {
   await c.core.createNamespacedPod({
     namespace: NS,
-    body: {
-      metadata: { name: 'checkout-1', labels: { app: 'checkout' }, annotations: { 'podhooks.io/traffic': 'manual' } },
-      spec: {
-        terminationGracePeriodSeconds: 5,
-        containers: [{
-          name: 'app',
-          image: c.node.images.static.ref,
-          command: ['/app', 'serve'],
-          ports: [{ name: 'http', containerPort: 8080 }],
-          readinessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 1 },
-          securityContext: RESTRICTED,
-        }],
-      },
-    },
+    body: staticAppPod(c, 'checkout-1', { 'podhooks.io/traffic': 'manual' }, { app: 'checkout' }),
   });
 
   // Running, its containers ready, the pod not: the gate's condition is not there yet.

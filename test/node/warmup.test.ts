@@ -8,29 +8,14 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { DiscoveryV1Api } from '@kubernetes/client-node';
 import { eventually } from '../e2e/harness/webhooks';
-import { containerStatus, isReady, RESTRICTED, startCluster, type Cluster } from './harness/cluster';
+import { containerStatus, isReady, startCluster, type Cluster, staticAppPod } from './harness/cluster';
 
 jest.setTimeout(300_000);
 
 const NS = 'warm';
 let c: Cluster;
 
-function pod(name: string, annotations: Record<string, string>): V1Pod {
-  return {
-    metadata: { name, labels: { app: name }, annotations },
-    spec: {
-      terminationGracePeriodSeconds: 5,
-      containers: [{
-        name: 'app',
-        image: c.node.images.static.ref,
-        command: ['/app', 'serve'],
-        ports: [{ name: 'http', containerPort: 8080 }],
-        readinessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 1 },
-        securityContext: RESTRICTED,
-      }],
-    },
-  };
-}
+const pod = (name: string, annotations: Record<string, string>): V1Pod => staticAppPod(c, name, annotations);
 
 async function create(name: string, annotations: Record<string, string>): Promise<string> {
   await c.core.createNamespacedService({ namespace: NS, body: { metadata: { name }, spec: { selector: { app: name }, ports: [{ port: 80, targetPort: 'http' }] } } });

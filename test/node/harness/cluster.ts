@@ -88,6 +88,24 @@ export async function startCluster(config: Record<string, any> | ((node: Node) =
 }
 
 /** Container status of `container` (app or sidecar, native or classic). */
+/** The static test app serving on :8080 with a readiness probe, under PSS restricted. */
+export function staticAppPod(c: Cluster, name: string, annotations: Record<string, string>, labels: Record<string, string> = { app: name }): V1Pod {
+  return {
+    metadata: { name, labels, annotations },
+    spec: {
+      terminationGracePeriodSeconds: 5,
+      containers: [{
+        name: 'app',
+        image: c.node.images.static.ref,
+        command: ['/app', 'serve'],
+        ports: [{ name: 'http', containerPort: 8080 }],
+        readinessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 1 },
+        securityContext: RESTRICTED,
+      }],
+    },
+  };
+}
+
 export function containerStatus(pod: V1Pod, container: string) {
   const all = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])];
   return all.find((s) => s.name === container);
