@@ -248,7 +248,7 @@ function productionDependencies() {
  */
 function webhookRecipe() {
   const dist = path.join(REPO, 'dist');
-  if (!fs.existsSync(path.join(dist, 'cli.js'))) throw new Error(`${dist}/cli.js is missing: run npm run build first (the webhook image holds the build)`);
+  if (!fs.existsSync(path.join(dist, 'cli', 'main.js'))) throw new Error(`${dist}/cli/main.js is missing: run npm run build first (the webhook image holds the build)`);
   const node = node24();
   return {
     files: [
