@@ -71,10 +71,12 @@ test('warm-up requests reach the app after the check URL passed and before the p
   // From the check URL's pass on: every look at the pod that sees it Ready sees all 5 hits served.
   const seen: { ready: boolean; hits: number }[] = [];
   let watching = true;
+  // It looks until it has seen the pod Ready itself (Ready stays), so it always has that look.
   const watcher = (async () => {
     while (watching) {
       const p = await c.core.readNamespacedPod({ name: 'catalog', namespace: NS });
       seen.push({ ready: isReady(p), hits: (await warmCount(ip))[0] });
+      if (seen[seen.length - 1].ready) return;
       await new Promise((r) => setTimeout(r, 100));
     }
   })();
@@ -82,10 +84,12 @@ test('warm-up requests reach the app after the check URL passed and before the p
   try {
     expect((await fetch(`http://${ip}:8080/admin/ready`, { method: 'POST' })).status).toBe(200);
     ready = await c.node.waitForPod(NS, 'catalog', isReady, 'Ready');
-  } finally {
+  } catch (err) {
     watching = false;
     await watcher;
+    throw err;
   }
+  await watcher;
   expect(await warmCount(ip)).toEqual([5, 0]); // exactly x5, none before /ready passed
   expect(seen.filter((s) => s.ready && s.hits !== 5)).toEqual([]);
   expect(seen.some((s) => s.ready)).toBe(true);
