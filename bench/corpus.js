@@ -126,7 +126,7 @@ function reviewBodies() {
 function twoHookReviewBody() {
   const pod = defaulted(
     {
-      metadata: { name: 'checkout-7d4b9c6f5-x2k9q', namespace: 'shop', labels: { app: 'checkout' }, annotations: { 'podhooks.io/pre-start': './warm-caches.sh', 'podhooks.io/pre-online': 'curl -fsS http://localhost:8080/ready', 'podhooks.io/log-stream': 'true' } },
+      metadata: { name: 'checkout-7d4b9c6f5-x2k9q', namespace: 'shop', labels: { app: 'checkout' }, annotations: { 'podhooks.io/pre-start': './warm-caches.sh', 'podhooks.io/pre-online': './register.sh', 'podhooks.io/check-url': 'http://localhost:8080/healthz', 'podhooks.io/log-stream': 'true' } },
       spec: { containers: [{ name: 'app', image: 'registry.example.com/shop/checkout:1.4.2', command: ['/app/checkout'], ports: [{ containerPort: 8080, protocol: 'TCP' }] }] },
     },
     0,

@@ -1,6 +1,6 @@
 // A copy-on-write working copy of a pod. Capabilities add containers, volumes and
-// container changes only through it, so (a) the caller's pod is never mutated and
-// fast-json-patch `compare` can skip untouched subtrees by reference, and (b) every
+// container changes only through it, so (a) the caller's pod is never mutated and every
+// value it changed is a new object, which is what the patch is read from (patch.ts), and (b) every
 // change is recorded in the podhooks.io/status annotation, which `uninject` reverses.
 import type { V1Container, V1EnvVar, V1Lifecycle, V1Pod, V1Probe, V1Volume } from '@kubernetes/client-node';
 import { A } from './annotations';
@@ -58,6 +58,24 @@ export function emptyStatus(): InjectionStatus {
 
 export type Placement = 'first' | 'before-user' | 'last';
 
+/** Frozen (per-config, layout.ts) containers with their name and sidecar form, made once. */
+const NAMED = new WeakMap<object, Map<string, V1Container>>();
+
+/** `{ name, ...container, ...extra }`; for a frozen container the same frozen object every time. */
+function named(name: string, container: Omit<V1Container, 'name'>, restartPolicy?: 'Always'): V1Container {
+  const make = (): V1Container => ({ name, ...container, ...(restartPolicy ? { restartPolicy } : {}) });
+  if (!Object.isFrozen(container)) return make();
+  let byName = NAMED.get(container);
+  if (!byName) NAMED.set(container, (byName = new Map()));
+  const key = restartPolicy ? `${name} ${restartPolicy}` : name;
+  let entry = byName.get(key);
+  if (!entry) {
+    if (byName.size >= 64) byName.clear();
+    byName.set(key, (entry = Object.freeze(make())));
+  }
+  return entry;
+}
+
 export class PodDraft {
   readonly pod: V1Pod;
   readonly status: InjectionStatus = emptyStatus();
@@ -97,10 +115,10 @@ export class PodDraft {
   }
 
   /** Adds an init container (or, with restartPolicy Always, a native sidecar). */
-  addInitContainer(base: string, container: Omit<V1Container, 'name'>, placement: Placement): string {
+  addInitContainer(base: string, container: Omit<V1Container, 'name'>, placement: Placement, restartPolicy?: 'Always'): string {
     const name = this.unique(base, this.containerNames);
     const inits = this.pod.spec!.initContainers!;
-    const entry = { name, ...container };
+    const entry = named(name, container, restartPolicy);
     if (placement === 'last') inits.push(entry);
     else if (placement === 'first') {
       inits.unshift(entry);
@@ -112,14 +130,14 @@ export class PodDraft {
 
   addContainer(base: string, container: Omit<V1Container, 'name'>): string {
     const name = this.unique(base, this.containerNames);
-    this.pod.spec!.containers.push({ name, ...container });
+    this.pod.spec!.containers.push(named(name, container));
     this.status.containers.push(name);
     return name;
   }
 
   /** A sidecar: native (init container that keeps running) or classic (extra container). */
   addSidecar(base: string, container: Omit<V1Container, 'name'>, native: boolean, placement: Placement = 'before-user'): string {
-    return native ? this.addInitContainer(base, { ...container, restartPolicy: 'Always' }, placement) : this.addContainer(base, container);
+    return native ? this.addInitContainer(base, container, placement, 'Always') : this.addContainer(base, container);
   }
 
   /** Replaces one of the user's app containers by `fn(copy)`; the record notes what changed. */

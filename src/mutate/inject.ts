@@ -5,7 +5,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { Config } from '../config';
 import { A, formatAnnotationError, parseAnnotations, type HookSpec, type ParsedAnnotations } from './annotations';
 import { PodDraft, type InjectionStatus } from './draft';
-import { IMAGE_BIN, injectedContainerBase, NAMES, POD_BIN } from './layout';
+import { IMAGE_BIN, injectedContainerBase, NAMES, perConfig, POD_BIN } from './layout';
 import { addDebug, debugErrors, debugRewritesProbes, debugWarnings } from './debug';
 import { addAuthz, previousOffset, type StartOffset } from './authz';
 import { addLogStreamer } from './logstream';
@@ -251,15 +251,12 @@ function build(prepared: PreparedPod, options: InjectOptions, offset: StartOffse
     const bin = usesBin ? draft.addVolume(NAMES.binVolume, { emptyDir: {} }) : '';
     const logs = hookLogs ? draft.addVolume(NAMES.logsVolume, { emptyDir: {} }) : '';
     if (usesBin) {
-      draft.addInitContainer(
-        NAMES.toolsInit,
-        {
-          ...injectedContainerBase(config),
-          command: [`${IMAGE_BIN}/busybox`, 'cp', '-R', `${IMAGE_BIN}/.`, `${POD_BIN}/`],
-          volumeMounts: [{ name: bin, mountPath: POD_BIN }],
-        },
-        'before-user',
-      );
+      const tools = perConfig(config, `tools ${bin}`, () => ({
+        ...injectedContainerBase(config),
+        command: [`${IMAGE_BIN}/busybox`, 'cp', '-R', `${IMAGE_BIN}/.`, `${POD_BIN}/`],
+        volumeMounts: [{ name: bin, mountPath: POD_BIN }],
+      }));
+      draft.addInitContainer(NAMES.toolsInit, tools, 'before-user');
     }
     if (spec.logStream) {
       const files = [

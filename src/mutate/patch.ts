@@ -25,8 +25,19 @@ function sharesObject(from: Obj, to: Obj): boolean {
   return false;
 }
 
-function sharesEntry(from: unknown[], to: unknown[]): boolean {
-  if (from.length === 0 || to.length === 0) return false;
+/**
+ * True when `to` was derived from `from`: it keeps some of its entries, or an entry in the
+ * same place was derived from `from`'s (a container podhooks changed).
+ */
+function relatedArrays(from: unknown[], to: unknown[]): boolean {
+  const n = Math.min(from.length, to.length);
+  for (let i = 0; i < n; i++) {
+    const a = from[i];
+    const b = to[i];
+    if (typeof b !== 'object' || b === null) continue;
+    if (a === b || (isObject(a) && isObject(b) && sharesObject(a, b))) return true;
+  }
+  if (n === 0) return false;
   const entries = new Set(from);
   for (const v of to) if (typeof v === 'object' && v !== null && entries.has(v)) return true;
   return false;
@@ -41,7 +52,7 @@ function sameScalars(from: unknown[], to: unknown[]): boolean {
 function diffValue(path: string, from: unknown, to: unknown, out: PatchOperation[]): void {
   if (from === to) return;
   if (Array.isArray(from) && Array.isArray(to)) {
-    if (sharesEntry(from, to)) return diffArray(path, from, to, out);
+    if (relatedArrays(from, to)) return diffArray(path, from, to, out);
     if (sameScalars(from, to)) return;
   } else if (isObject(from) && isObject(to) && sharesObject(from, to)) {
     return diffObject(path, from, to, out);
@@ -102,4 +113,29 @@ export function copyOnWritePatch(from: object, to: object): PatchOperation[] {
   const out: PatchOperation[] = [];
   if (from !== to) diffObject('', from as Obj, to as Obj, out);
   return out;
+}
+
+/** JSON of frozen values (per-config constants, layout.ts `perConfig`): made once each. */
+const FRAGMENTS = new WeakMap<object, string>();
+
+function fragment(value: unknown): string {
+  if (typeof value !== 'object' || value === null || !Object.isFrozen(value)) return JSON.stringify(value) ?? 'null';
+  let json = FRAGMENTS.get(value);
+  if (json === undefined) FRAGMENTS.set(value, (json = JSON.stringify(value)));
+  return json;
+}
+
+/** The patch as JSON, what JSON.stringify gives, with the constant containers' JSON reused. */
+export function serialisePatch(patch: PatchOperation[]): string {
+  let out = '[';
+  for (let i = 0; i < patch.length; i++) {
+    const op = patch[i];
+    out += `${i ? ',' : ''}{"op":"${op.op}","path":${JSON.stringify(op.path)}`;
+    if (op.op !== 'remove') {
+      const v = op.value;
+      out += ',"value":' + (Array.isArray(v) && !Object.isFrozen(v) ? `[${v.map(fragment).join(',')}]` : fragment(v));
+    }
+    out += '}';
+  }
+  return out + ']';
 }

@@ -35,11 +35,21 @@ export function webhookForPath(url: string | undefined): Webhook | undefined {
 
 const GO_DURATION_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
+/** The apiserver sends the same URL every time: its timeout is parsed once. */
+let lastTimeout: { url: string; ms: number | undefined } | undefined;
+
 /** The apiserver's `?timeout=` (a Go duration such as 5s, 1m0s or 500ms) in ms, or undefined. */
 export function reviewTimeoutMs(url: string | undefined): number | undefined {
   const q = url?.indexOf('?') ?? -1;
   if (q < 0) return undefined;
-  const raw = new URLSearchParams(url!.slice(q + 1)).get('timeout');
+  if (lastTimeout !== undefined && lastTimeout.url === url) return lastTimeout.ms;
+  const ms = parseTimeout(url!, q);
+  lastTimeout = { url: url!, ms };
+  return ms;
+}
+
+function parseTimeout(url: string, q: number): number | undefined {
+  const raw = new URLSearchParams(url.slice(q + 1)).get('timeout');
   if (!raw || !/^(?:[0-9.]+(?:ns|us|µs|ms|s|m|h))+$/.test(raw)) return undefined;
   let ms = 0;
   for (const m of raw.matchAll(/([0-9.]+)(ns|us|µs|ms|s|m|h)/g)) ms += Number(m[1]) * GO_DURATION_UNITS[m[2]];
@@ -77,10 +87,11 @@ function isJson(header: string): boolean {
   return type === 'application/json' && (charset === undefined || charset === 'utf-8' || charset === 'utf8');
 }
 
-function reply(res: ServerResponse, code: number, body: string, close: boolean): void {
+function reply(res: ServerResponse, code: number, text: string, close: boolean): void {
+  const body = Buffer.from(text); // encoded once: its length and what is written
   res.writeHead(code, {
     'content-type': 'application/json',
-    'content-length': Buffer.byteLength(body),
+    'content-length': body.length,
     ...(close ? { connection: 'close' } : {}),
   });
   res.end(body);
