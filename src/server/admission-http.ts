@@ -87,11 +87,11 @@ function isJson(header: string): boolean {
   return type === 'application/json' && (charset === undefined || charset === 'utf-8' || charset === 'utf8');
 }
 
-function reply(res: ServerResponse, code: number, text: string, close: boolean): void {
-  const body = Buffer.from(text); // encoded once: its length and what is written
+function reply(res: ServerResponse, code: number, body: string, close: boolean): void {
   res.writeHead(code, {
     'content-type': 'application/json',
-    'content-length': body.length,
+    // A string body goes out with the headers in one write (a Buffer would be a second chunk).
+    'content-length': Buffer.byteLength(body),
     ...(close ? { connection: 'close' } : {}),
   });
   res.end(body);
