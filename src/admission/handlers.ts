@@ -5,7 +5,7 @@ import type { Config } from '../config';
 import { A } from '../mutate/annotations';
 import { debugAllowFrom } from '../mutate/debug';
 import { injectPrepared, preparePod, type PreparedPod } from '../mutate/inject';
-import { copyOnWritePatch, serialisePatch } from '../mutate/patch';
+import { copyOnWritePatch } from '../mutate/patch';
 import { placeOnly } from '../mutate/place-only';
 import { describePlacement, type PlacementPlan } from '../mutate/placement';
 import { StatusError } from '../mutate/uninject';
@@ -122,7 +122,7 @@ function patched(req: AdmissionRequest, pod: V1Pod, injected: V1Pod, warnings: s
       uid: req.uid,
       allowed: true,
       patchType: 'JSONPatch',
-      patch: Buffer.from(serialisePatch(patch)).toString('base64'),
+      patch: Buffer.from(JSON.stringify(patch)).toString('base64'),
       ...(warnings.length ? { warnings: warnings.map(shortWarning) } : {}),
       ...(Object.keys(auditAnnotations).length ? { auditAnnotations } : {}),
     },

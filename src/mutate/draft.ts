@@ -58,24 +58,6 @@ export function emptyStatus(): InjectionStatus {
 
 export type Placement = 'first' | 'before-user' | 'last';
 
-/** Frozen (per-config, layout.ts) containers with their name and sidecar form, made once. */
-const NAMED = new WeakMap<object, Map<string, V1Container>>();
-
-/** `{ name, ...container, ...extra }`; for a frozen container the same frozen object every time. */
-function named(name: string, container: Omit<V1Container, 'name'>, restartPolicy?: 'Always'): V1Container {
-  const make = (): V1Container => ({ name, ...container, ...(restartPolicy ? { restartPolicy } : {}) });
-  if (!Object.isFrozen(container)) return make();
-  let byName = NAMED.get(container);
-  if (!byName) NAMED.set(container, (byName = new Map()));
-  const key = restartPolicy ? `${name} ${restartPolicy}` : name;
-  let entry = byName.get(key);
-  if (!entry) {
-    if (byName.size >= 64) byName.clear();
-    byName.set(key, (entry = Object.freeze(make())));
-  }
-  return entry;
-}
-
 export class PodDraft {
   readonly pod: V1Pod;
   readonly status: InjectionStatus = emptyStatus();
@@ -115,10 +97,10 @@ export class PodDraft {
   }
 
   /** Adds an init container (or, with restartPolicy Always, a native sidecar). */
-  addInitContainer(base: string, container: Omit<V1Container, 'name'>, placement: Placement, restartPolicy?: 'Always'): string {
+  addInitContainer(base: string, container: Omit<V1Container, 'name'>, placement: Placement): string {
     const name = this.unique(base, this.containerNames);
     const inits = this.pod.spec!.initContainers!;
-    const entry = named(name, container, restartPolicy);
+    const entry = { name, ...container };
     if (placement === 'last') inits.push(entry);
     else if (placement === 'first') {
       inits.unshift(entry);
@@ -130,14 +112,14 @@ export class PodDraft {
 
   addContainer(base: string, container: Omit<V1Container, 'name'>): string {
     const name = this.unique(base, this.containerNames);
-    this.pod.spec!.containers.push(named(name, container));
+    this.pod.spec!.containers.push({ name, ...container });
     this.status.containers.push(name);
     return name;
   }
 
   /** A sidecar: native (init container that keeps running) or classic (extra container). */
   addSidecar(base: string, container: Omit<V1Container, 'name'>, native: boolean, placement: Placement = 'before-user'): string {
-    return native ? this.addInitContainer(base, container, placement, 'Always') : this.addContainer(base, container);
+    return native ? this.addInitContainer(base, { ...container, restartPolicy: 'Always' }, placement) : this.addContainer(base, container);
   }
 
   /** Replaces one of the user's app containers by `fn(copy)`; the record notes what changed. */

@@ -53,8 +53,7 @@ export function injectedContainerBase(config: Config, image = config.injection.t
 
 /**
  * A value that depends only on the config (and a small key): built once per config and
- * deep-frozen, so no pod's injection can change another's. The draft names a frozen
- * container once (draft.ts) and the patch serialises a frozen value once (patch.ts).
+ * deep-frozen, so no pod's injection can change another's (the pods share it).
  */
 export function perConfig<T extends object>(config: Config, key: string, make: () => T): T {
   let values = CONSTANTS.get(config);

@@ -114,28 +114,3 @@ export function copyOnWritePatch(from: object, to: object): PatchOperation[] {
   if (from !== to) diffObject('', from as Obj, to as Obj, out);
   return out;
 }
-
-/** JSON of frozen values (per-config constants, layout.ts `perConfig`): made once each. */
-const FRAGMENTS = new WeakMap<object, string>();
-
-function fragment(value: unknown): string {
-  if (typeof value !== 'object' || value === null || !Object.isFrozen(value)) return JSON.stringify(value) ?? 'null';
-  let json = FRAGMENTS.get(value);
-  if (json === undefined) FRAGMENTS.set(value, (json = JSON.stringify(value)));
-  return json;
-}
-
-/** The patch as JSON, what JSON.stringify gives, with the constant containers' JSON reused. */
-export function serialisePatch(patch: PatchOperation[]): string {
-  let out = '[';
-  for (let i = 0; i < patch.length; i++) {
-    const op = patch[i];
-    out += `${i ? ',' : ''}{"op":"${op.op}","path":${JSON.stringify(op.path)}`;
-    if (op.op !== 'remove') {
-      const v = op.value;
-      out += ',"value":' + (Array.isArray(v) && !Object.isFrozen(v) ? `[${v.map(fragment).join(',')}]` : fragment(v));
-    }
-    out += '}';
-  }
-  return out + ']';
-}
