@@ -19,10 +19,25 @@ function token(key: string): string {
   return key.includes('~') || key.includes('/') ? key.replace(/~/g, '~0').replace(/\//g, '~1') : key;
 }
 
-/** True when `to` was derived from `from` copy-on-write: some of its values are `from`'s own. */
+/**
+ * True when `to` was derived from `from` copy-on-write: some of its values are `from`'s
+ * own (or arrays copied with their entries), or it has the same keys (a map with values
+ * changed, such as the annotations). A new object in the place of another is replaced whole.
+ */
 function sharesObject(from: Obj, to: Obj): boolean {
-  for (const key in to) if (to[key] !== undefined && to[key] === from[key]) return true;
-  return false;
+  let sameKeys = true;
+  let keys = 0;
+  for (const key in to) {
+    const b = to[key];
+    if (b === undefined) continue;
+    keys++;
+    const a = from[key];
+    if (a === undefined) sameKeys = false;
+    else if (a === b || (Array.isArray(a) && Array.isArray(b) && a.length > 0 && b.length > 0 && (a[0] === b[0] || a[a.length - 1] === b[b.length - 1]))) return true;
+  }
+  if (!sameKeys) return false;
+  for (const key in from) if (from[key] !== undefined) keys--;
+  return keys === 0;
 }
 
 /**
