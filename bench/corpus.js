@@ -119,9 +119,29 @@ function reviewBodies() {
   return bodies;
 }
 
-module.exports = { reviewBodies };
+/**
+ * The issue's reference pod: one app container with preStart and preOnline (plus the hook
+ * log stream), as the apiserver sends it, padded with configuration env vars to 6 KB.
+ */
+function twoHookReviewBody() {
+  const pod = defaulted(
+    {
+      metadata: { name: 'checkout-7d4b9c6f5-x2k9q', namespace: 'shop', labels: { app: 'checkout' }, annotations: { 'podhooks.io/pre-start': './warm-caches.sh', 'podhooks.io/pre-online': './register.sh', 'podhooks.io/check-url': 'http://localhost:8080/healthz', 'podhooks.io/log-stream': 'true' } },
+      spec: { containers: [{ name: 'app', image: 'registry.example.com/shop/checkout:1.4.2', command: ['/app/checkout'], ports: [{ containerPort: 8080, protocol: 'TCP' }] }] },
+    },
+    0,
+  );
+  let body = Buffer.from(JSON.stringify(review(pod, 0)));
+  for (let k = 0; body.length < 6144; k++) {
+    pod.spec.containers[0].env.push({ name: `FEATURE_FLAG_${k}`, value: `enabled-for-shop-canary-cohort-${k}` });
+    body = Buffer.from(JSON.stringify(review(pod, 0)));
+  }
+  return body;
+}
+
+module.exports = { reviewBodies, twoHookReviewBody };
 
 if (require.main === module) {
   const bodies = reviewBodies();
-  console.log(`${bodies.length} reviews, ${Math.min(...bodies.map((b) => b.length))}-${Math.max(...bodies.map((b) => b.length))} bytes`);
+  console.log(`${bodies.length} reviews, ${Math.min(...bodies.map((b) => b.length))}-${Math.max(...bodies.map((b) => b.length))} bytes; the two-hook pod's review: ${twoHookReviewBody().length} bytes`);
 }

@@ -1,11 +1,11 @@
 // The two admission decisions, each one small function from request to response. No
 // HTTP here: the server, the CLI and tests call these directly.
 import type { V1Pod } from '@kubernetes/client-node';
-import { compare } from 'fast-json-patch';
 import type { Config } from '../config';
 import { A } from '../mutate/annotations';
 import { debugAllowFrom } from '../mutate/debug';
 import { injectPrepared, preparePod, type PreparedPod } from '../mutate/inject';
+import { copyOnWritePatch } from '../mutate/patch';
 import { placeOnly } from '../mutate/place-only';
 import { describePlacement, type PlacementPlan } from '../mutate/placement';
 import { StatusError } from '../mutate/uninject';
@@ -110,7 +110,8 @@ export async function mutate(req: AdmissionRequest, ctx: AdmissionContext, signa
 }
 
 function patched(req: AdmissionRequest, pod: V1Pod, injected: V1Pod, warnings: string[], plan: PlacementPlan | undefined, findings?: Finding[]): Outcome {
-  const patch = compare(pod, injected);
+  // Injection derives the pod copy-on-write, so the patch is read off what it replaced.
+  const patch = copyOnWritePatch(pod, injected);
   if (patch.length === 0) return allow(req.uid, 'already injected');
   const auditAnnotations: Record<string, string> = {};
   // A change podhooks made on its own (no annotation asked for it) lands in the audit log.

@@ -36,7 +36,11 @@ export function onlyWith(key: string, value: string | undefined, needs: string, 
   if (value !== undefined) errors.push({ annotation: key, value, message: `only applies with ${needs}; add it or remove this annotation` });
 }
 
+/** Check URLs already found valid: a deployment's pods all carry the same one, parsed once. */
+const VALID_CHECK_URLS = new Set<string>();
+
 export function parseCheckUrl(key: string, value: string, errors: AnnotationError[]): string | undefined {
+  if (VALID_CHECK_URLS.has(value)) return value;
   let url: URL;
   try {
     url = new URL(value);
@@ -48,6 +52,8 @@ export function parseCheckUrl(key: string, value: string, errors: AnnotationErro
     errors.push({ annotation: key, value, message: `scheme ${url.protocol} is not supported; use http:// or https://` });
     return undefined;
   }
+  if (VALID_CHECK_URLS.size >= 1024) VALID_CHECK_URLS.clear();
+  VALID_CHECK_URLS.add(value);
   return value;
 }
 

@@ -1,6 +1,6 @@
 // A copy-on-write working copy of a pod. Capabilities add containers, volumes and
-// container changes only through it, so (a) the caller's pod is never mutated and
-// fast-json-patch `compare` can skip untouched subtrees by reference, and (b) every
+// container changes only through it, so (a) the caller's pod is never mutated and every
+// value it changed is a new object, which is what the patch is read from (patch.ts), and (b) every
 // change is recorded in the podhooks.io/status annotation, which `uninject` reverses.
 import type { V1Container, V1EnvVar, V1Lifecycle, V1Pod, V1Probe, V1Volume } from '@kubernetes/client-node';
 import { A } from './annotations';

@@ -3,76 +3,24 @@
 // handler and the `inject` CLI both call this; neither builds patches by hand.
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Config } from '../config';
-import { A, formatAnnotationError, parseAnnotations, type HookSpec, type ParsedAnnotations } from './annotations';
-import { PodDraft, type InjectionStatus } from './draft';
-import { IMAGE_BIN, injectedContainerBase, NAMES, POD_BIN } from './layout';
+import { A, formatAnnotationError, parseAnnotations, type HookSpec } from './annotations';
+import { PodDraft } from './draft';
+import { IMAGE_BIN, injectedContainerBase, NAMES, perConfig, POD_BIN } from './layout';
 import { addDebug, debugErrors, debugRewritesProbes, debugWarnings } from './debug';
 import { addAuthz, previousOffset, type StartOffset } from './authz';
 import { addLogStreamer } from './logstream';
 import { addPreOnline, PRE_ONLINE_LOG } from './preonline';
 import { preStartLogFile, wrapEntrypoint } from './prestart';
-import { placementFor, type PlacementPlan } from './placement';
+import { placementFor } from './placement';
 import { addPostOffline, POST_OFFLINE_LOG, postOfflineErrors, streamerLifecycle } from './postoffline';
 import { ProbeError } from './probes';
 import { addTrafficGate } from './traffic';
 import { appsToOutlive, endSidecarsWithApps } from './sidecar-end';
 import { carriedInjection, intentHolds, intentOf, placementOnly, recordMismatch, undoPrevious, withIntent, withoutStatus } from './trust';
 import { readStatus, StatusError } from './uninject';
+import type { ImageLookup, InjectOptions, InjectResult, PreparedPod } from './inject-types';
 
-export interface ImageLookup {
-  container: string;
-  image: string;
-  /** With spec.args the image CMD is replaced, so only the ENTRYPOINT is wanted. */
-  hasArgs: boolean;
-}
-
-export interface PreparedPod {
-  original: V1Pod;
-  /** The pod without any previous podhooks injection. */
-  base: V1Pod;
-  parsed?: ParsedAnnotations;
-  previous?: InjectionStatus;
-  /** Why podhooks.io/status was not trusted and treated as absent (trust.ts). */
-  untrustedStatus?: string;
-  /** Why its runtime class record was not undone (the class stays; trust.ts). */
-  keptRuntimeClass?: string;
-  namespace?: string;
-  nativeSidecars?: boolean;
-  /** Why nothing is injected (excluded namespace, opt-out, no hooks requested). */
-  skip?: string;
-  errors: string[];
-  /** preStart containers with no command and no entrypoint annotation: ask the registry. */
-  imageLookups: ImageLookup[];
-  /** The runtime class placement assigns (validation.placement.mode assign), with or without hooks. */
-  placement?: PlacementPlan;
-}
-
-export interface InjectOptions {
-  config: Config;
-  nativeSidecars: boolean;
-  namespace?: string;
-  /** ENTRYPOINT(+CMD) per container, from the registry, for `imageLookups`. */
-  imageCommands?: Record<string, string[]>;
-  /** The CIDR the debug port is exposed to on the pod network (debug.network); unset: 127.0.0.1 only. */
-  debugAllowFrom?: string;
-  /** Milliseconds the authorization client waits before its first call (per-app pacing); a
-   *  function is called only when the authz container is really added (it may take a token). */
-  authzStartOffsetMs?: StartOffset;
-}
-
-export interface InjectResult {
-  pod: V1Pod;
-  changed: boolean;
-  skip?: string;
-  errors: string[];
-  warnings: string[];
-  /** Set when placement assigned the pod's runtime class. */
-  placement?: PlacementPlan;
-  /** Why podhooks.io/status was ignored (treated as absent); the caller records it. */
-  untrustedStatus?: string;
-  /** Why its runtime class record was ignored (the class stays); the caller records it. */
-  keptRuntimeClass?: string;
-}
+export type { ImageLookup, InjectOptions, InjectResult, PreparedPod } from './inject-types';
 
 /** `nativeSidecars`: as InjectOptions' (it decides whether classic sidecars need the app's ENTRYPOINT). */
 export function preparePod(pod: V1Pod, config: Config, namespace = pod.metadata?.namespace, nativeSidecars = config.injection.nativeSidecars !== 'false'): PreparedPod {
@@ -261,15 +209,12 @@ function build(prepared: PreparedPod, options: InjectOptions, offset: StartOffse
     const bin = usesBin ? draft.addVolume(NAMES.binVolume, { emptyDir: {} }) : '';
     const logs = hookLogs ? draft.addVolume(NAMES.logsVolume, { emptyDir: {} }) : '';
     if (usesBin) {
-      draft.addInitContainer(
-        NAMES.toolsInit,
-        {
-          ...injectedContainerBase(config),
-          command: [`${IMAGE_BIN}/busybox`, 'cp', '-R', `${IMAGE_BIN}/.`, `${POD_BIN}/`],
-          volumeMounts: [{ name: bin, mountPath: POD_BIN }],
-        },
-        'before-user',
-      );
+      const tools = perConfig(config, `tools ${bin}`, () => ({
+        ...injectedContainerBase(config),
+        command: [`${IMAGE_BIN}/busybox`, 'cp', '-R', `${IMAGE_BIN}/.`, `${POD_BIN}/`],
+        volumeMounts: [{ name: bin, mountPath: POD_BIN }],
+      }));
+      draft.addInitContainer(NAMES.toolsInit, tools, 'before-user');
     }
     if (spec.logStream) {
       const files = [

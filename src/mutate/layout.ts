@@ -51,6 +51,32 @@ export function injectedContainerBase(config: Config, image = config.injection.t
   };
 }
 
+/**
+ * A value that depends only on the config (and a small key): built once per config and
+ * deep-frozen, so no pod's injection can change another's (the pods share it).
+ */
+export function perConfig<T extends object>(config: Config, key: string, make: () => T): T {
+  let values = CONSTANTS.get(config);
+  if (!values) CONSTANTS.set(config, (values = new Map()));
+  let value = values.get(key) as T | undefined;
+  if (!value) {
+    // Keys can carry pod-chosen names (log files per container): bounded, like any cache here.
+    if (values.size >= 256) values.clear();
+    values.set(key, (value = deepFreeze(make())));
+  }
+  return value;
+}
+
+const CONSTANTS = new WeakMap<Config, Map<string, object>>();
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
 /** Env var whose value is read from one of the pod's annotations by the kubelet. */
 export function annotationEnv(name: string, annotation: string) {
   return { name, valueFrom: { fieldRef: { fieldPath: `metadata.annotations['${annotation}']` } } };

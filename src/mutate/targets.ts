@@ -34,11 +34,20 @@ function istioListed(raw: string | undefined): string[] {
   }
 }
 
+/** Compiled globs (injection.excludedContainers): compiled once, not per container per request. */
+const GLOBS = new Map<string, RegExp>();
+
 /** `*` matches any run of characters, `?` one; everything else literally. */
 export function globMatch(pattern: string, name: string): boolean {
   if (!/[*?]/.test(pattern)) return pattern === name;
-  const source = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  return new RegExp(`^${source}$`).test(name);
+  let glob = GLOBS.get(pattern);
+  if (!glob) {
+    const source = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+    glob = new RegExp(`^${source}$`);
+    if (GLOBS.size >= 1024) GLOBS.clear(); // the patterns come from the config; bounded all the same
+    GLOBS.set(pattern, glob);
+  }
+  return glob.test(name);
 }
 
 export interface ContainerRoles {

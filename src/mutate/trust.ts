@@ -79,12 +79,15 @@ export function ownershipProblem(status: InjectionStatus): string | undefined {
   return undefined;
 }
 
+const ANNOTATION_REF = "metadata.annotations['";
+
 function referencedAnnotations(pod: V1Pod): Set<string> {
   const keys = new Set<string>();
   for (const c of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]) {
     for (const e of c.env ?? []) {
-      const m = /^metadata\.annotations\['(.+)'\]$/.exec(e.valueFrom?.fieldRef?.fieldPath ?? '');
-      if (m) keys.add(m[1]);
+      // metadata.annotations['<key>'], without a regex per env var of every container
+      const path = e.valueFrom?.fieldRef?.fieldPath;
+      if (path !== undefined && path.length > ANNOTATION_REF.length + 2 && path.startsWith(ANNOTATION_REF) && path.endsWith("']")) keys.add(path.slice(ANNOTATION_REF.length, -2));
     }
   }
   return keys;

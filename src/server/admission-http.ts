@@ -35,11 +35,21 @@ export function webhookForPath(url: string | undefined): Webhook | undefined {
 
 const GO_DURATION_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
+/** The apiserver sends the same URL every time: its timeout is parsed once. */
+let lastTimeout: { url: string; ms: number | undefined } | undefined;
+
 /** The apiserver's `?timeout=` (a Go duration such as 5s, 1m0s or 500ms) in ms, or undefined. */
 export function reviewTimeoutMs(url: string | undefined): number | undefined {
   const q = url?.indexOf('?') ?? -1;
   if (q < 0) return undefined;
-  const raw = new URLSearchParams(url!.slice(q + 1)).get('timeout');
+  if (lastTimeout !== undefined && lastTimeout.url === url) return lastTimeout.ms;
+  const ms = parseTimeout(url!, q);
+  lastTimeout = { url: url!, ms };
+  return ms;
+}
+
+function parseTimeout(url: string, q: number): number | undefined {
+  const raw = new URLSearchParams(url.slice(q + 1)).get('timeout');
   if (!raw || !/^(?:[0-9.]+(?:ns|us|µs|ms|s|m|h))+$/.test(raw)) return undefined;
   let ms = 0;
   for (const m of raw.matchAll(/([0-9.]+)(ns|us|µs|ms|s|m|h)/g)) ms += Number(m[1]) * GO_DURATION_UNITS[m[2]];
@@ -80,6 +90,7 @@ function isJson(header: string): boolean {
 function reply(res: ServerResponse, code: number, body: string, close: boolean): void {
   res.writeHead(code, {
     'content-type': 'application/json',
+    // A string body goes out with the headers in one write (a Buffer would be a second chunk).
     'content-length': Buffer.byteLength(body),
     ...(close ? { connection: 'close' } : {}),
   });

@@ -1,5 +1,6 @@
 // Debug mode as a pure transformation: what it adds, the errors it refuses with, and
 // that turning it off (uninject) gives back exactly the pod as written.
+import { applyPatch, type Operation } from 'fast-json-patch';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { mutate } from '../../src/admission/handlers';
 import { parseConfig } from '../../src/config';
@@ -73,13 +74,15 @@ describe('what debug mode adds', () => {
     const listen = (p: V1Pod) => p.spec!.initContainers!.find((c) => c.name === 'podhooks-debug')!.command![3];
     const review = (namespace: string) => ({ uid: 'u', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE' as const, namespace, object: pod({ command: ['java'] }) });
     const decide = async (cfg: ReturnType<typeof parseConfig>, labels: Record<string, Record<string, string>> | undefined, namespace = 'dev') => {
-      const answer = await mutate(review(namespace), {
+      const request = review(namespace);
+      const answer = await mutate(request, {
         config: cfg,
         nativeSidecars: true,
         ...(labels ? { namespaces: { labels: async (ns: string) => (labels[ns] ? labels[ns] : Promise.reject(new Error(`reading labels of namespace ${ns} timed out after 1000 ms`))) } } : {}),
       });
-      const patch = JSON.parse(Buffer.from(answer.response.patch!, 'base64').toString()) as { path: string; value: any }[];
-      return { listen: listen({ spec: { initContainers: patch.find((o) => o.path === '/spec/initContainers')!.value } } as V1Pod), warnings: answer.response.warnings };
+      const patch = JSON.parse(Buffer.from(answer.response.patch!, 'base64').toString()) as Operation[];
+      const injected = applyPatch(JSON.parse(JSON.stringify(request.object)), patch, true).newDocument as V1Pod;
+      return { listen: listen(injected), warnings: answer.response.warnings };
     };
     const exposed = parseConfig({ debug: { network: { allowFrom: '10.20.0.0/16' } } });
     const labels = { dev: { 'podhooks.io/debug-network': 'allowed' }, qa: { 'podhooks.io/debug-network': 'no' } };

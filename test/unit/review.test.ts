@@ -22,3 +22,9 @@ test.each([
 test('the answer is an admission.k8s.io/v1 AdmissionReview', () => {
   expect(JSON.parse(serialiseReview({ uid: 'u1', allowed: true }))).toEqual({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: 'u1', allowed: true } });
 });
+
+test('an answer with a patch (spliced in, not re-escaped) is the same JSON', () => {
+  const patch = Buffer.from(JSON.stringify([{ op: 'add', path: '/metadata/annotations/a~1"b"', value: 'ü\n"x"' }])).toString('base64');
+  const response = { uid: 'u"2', allowed: true, patchType: 'JSONPatch' as const, patch, warnings: ['w "1"'], auditAnnotations: { 'a/b': 'c\\d' } };
+  expect(JSON.parse(serialiseReview(response))).toStrictEqual({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response });
+});

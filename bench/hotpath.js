@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+// Where /mutate's time goes without HTTP: µs per request for each stage of the handler
+// (parse the review, inject, make the patch, serialise the answer), on the golden corpus
+// and the 6 KB two-hook pod. Run under `node --cpu-prof bench/hotpath.js` for a profile.
+// Needs dist/ (npm run build). Flags: --seconds=N per measurement (default 2); --handler
+// (only the whole handler, e.g. for --cpu-prof, so the profile is not split across stages).
+'use strict';
+const { compare } = require('fast-json-patch');
+const { reviewBodies, twoHookReviewBody } = require('./corpus');
+const { parseReview, serialiseReview } = require('../dist/admission/review');
+const { mutate } = require('../dist/admission/handlers');
+const { injectPod } = require('../dist/mutate/inject');
+const { copyOnWritePatch } = require('../dist/mutate/patch');
+const { parseConfig } = require('../dist/config');
+
+const SECONDS = Number(process.argv.find((a) => a.startsWith('--seconds='))?.slice(10) ?? 2);
+const ctx = { config: parseConfig({}), nativeSidecars: true };
+const opts = { config: ctx.config, nativeSidecars: true };
+
+/** CPU µs per call of fn over the bodies, run for SECONDS of CPU after a warm-up. */
+async function perCall(bodies, fn) {
+  for (let i = 0; i < 2000; i++) await fn(bodies[i % bodies.length]);
+  // CPU time of this process: on a shared machine, wall time also counts the others.
+  let n = 0;
+  const cpu0 = process.cpuUsage();
+  const cpu = () => { const c = process.cpuUsage(cpu0); return c.user + c.system; };
+  while (cpu() < SECONDS * 1e6) for (let k = 0; k < 100; k++) await fn(bodies[n++ % bodies.length]);
+  return cpu() / n;
+}
+
+const HANDLER_ONLY = process.argv.includes('--handler');
+const handler = async (b) => Buffer.from(serialiseReview((await mutate(parseReview(b), ctx)).response));
+
+async function stages(name, buffers) {
+  const bodies = buffers.map((b) => b.toString('utf8'));
+  if (HANDLER_ONLY) return console.log(`${name} (Node ${process.version}): whole handler ${(await perCall(bodies, handler)).toFixed(1)} µs`);
+  const parsed = bodies.map((b) => parseReview(b));
+  const injected = parsed.map((r) => injectPod(r.object, { ...opts, namespace: r.namespace }).pod);
+  const idx = new Map(bodies.map((b, i) => [b, i]));
+  const row = {
+    'parse review': await perCall(bodies, (b) => parseReview(b)),
+    injectPod: await perCall(bodies, (b) => injectPod(parsed[idx.get(b)].object, opts)),
+    'patch (copy-on-write)': await perCall(bodies, (b) => copyOnWritePatch(parsed[idx.get(b)].object, injected[idx.get(b)])),
+    'patch (compare, reference)': await perCall(bodies, (b) => compare(parsed[idx.get(b)].object, injected[idx.get(b)])),
+    'whole handler: parse + mutate + serialise': await perCall(bodies, handler),
+  };
+  console.log(`${name} (Node ${process.version}):`);
+  for (const [stage, us] of Object.entries(row)) console.log(`  ${stage.padEnd(44)} ${us.toFixed(1)} µs`);
+}
+
+(async () => {
+  await stages('6 KB two-hook pod', [twoHookReviewBody()]);
+  await stages(`golden corpus (${reviewBodies().length} reviews)`, reviewBodies());
+})();

@@ -1,0 +1,131 @@
+// The JSON Patch (RFC 6902) from the request's pod to the injected one, read off the
+// copy-on-write trail PodDraft (and uninject, trust) leave: every object or array they
+// changed is a new one, everything else is the request's own value, shared by reference.
+// So the walk only descends where references differ and never looks inside untouched
+// subtrees; a value podhooks built anew is added or replaced whole; an array podhooks
+// extended (inserted containers, appended env) gets one `add` per new entry, no per-index
+// churn. The patch is exactly the difference: applying it to the request's object gives
+// the injected pod (test/unit/patch.test.ts proves it against fast-json-patch's `compare`).
+// Nothing is copied: the patch's values are the injected pod's own.
+
+export type PatchOperation = { op: 'add' | 'replace'; path: string; value: unknown } | { op: 'remove'; path: string };
+
+type Obj = Record<string, unknown>;
+
+const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** An RFC 6901 reference token. */
+function token(key: string): string {
+  return key.includes('~') || key.includes('/') ? key.replace(/~/g, '~0').replace(/\//g, '~1') : key;
+}
+
+/**
+ * True when `to` was derived from `from` copy-on-write: some of its values are `from`'s
+ * own (or arrays copied with their entries), or it has the same keys (a map with values
+ * changed, such as the annotations). A new object in the place of another is replaced whole.
+ */
+function sharesObject(from: Obj, to: Obj): boolean {
+  let sameKeys = true;
+  let keys = 0;
+  for (const key in to) {
+    const b = to[key];
+    if (b === undefined) continue;
+    keys++;
+    const a = from[key];
+    if (a === undefined) sameKeys = false;
+    else if (a === b || (Array.isArray(a) && Array.isArray(b) && a.length > 0 && b.length > 0 && (a[0] === b[0] || a[a.length - 1] === b[b.length - 1]))) return true;
+  }
+  if (!sameKeys) return false;
+  for (const key in from) if (from[key] !== undefined) keys--;
+  return keys === 0;
+}
+
+/**
+ * True when `to` was derived from `from`: it keeps some of its entries, or an entry in the
+ * same place was derived from `from`'s (a container podhooks changed).
+ */
+function relatedArrays(from: unknown[], to: unknown[]): boolean {
+  const n = Math.min(from.length, to.length);
+  for (let i = 0; i < n; i++) {
+    const a = from[i];
+    const b = to[i];
+    if (typeof b !== 'object' || b === null) continue;
+    if (a === b || (isObject(a) && isObject(b) && sharesObject(a, b))) return true;
+  }
+  if (n === 0) return false;
+  const entries = new Set(from);
+  for (const v of to) if (typeof v === 'object' && v !== null && entries.has(v)) return true;
+  return false;
+}
+
+function sameScalars(from: unknown[], to: unknown[]): boolean {
+  if (from.length !== to.length) return false;
+  for (let i = 0; i < from.length; i++) if (from[i] !== to[i]) return false;
+  return true;
+}
+
+function diffValue(path: string, from: unknown, to: unknown, out: PatchOperation[]): void {
+  if (from === to) return;
+  if (Array.isArray(from) && Array.isArray(to)) {
+    if (relatedArrays(from, to)) return diffArray(path, from, to, out);
+    if (sameScalars(from, to)) return;
+  } else if (isObject(from) && isObject(to) && sharesObject(from, to)) {
+    return diffObject(path, from, to, out);
+  }
+  out.push({ op: 'replace', path, value: to });
+}
+
+function diffObject(path: string, from: Obj, to: Obj, out: PatchOperation[]): void {
+  for (const key in from) {
+    const a = from[key];
+    if (a === undefined) continue; // JSON has no undefined: the key is absent
+    const b = to[key];
+    if (b === undefined) out.push({ op: 'remove', path: `${path}/${token(key)}` });
+    else if (a !== b) diffValue(`${path}/${token(key)}`, a, b, out);
+  }
+  for (const key in to) {
+    const b = to[key];
+    if (b !== undefined && from[key] === undefined) out.push({ op: 'add', path: `${path}/${token(key)}`, value: b });
+  }
+}
+
+/**
+ * `from` → `to` where entries are kept (same reference), inserted, replaced (a new object
+ * in the place of one `to` no longer holds: diffed), or removed. `j` is the index in the
+ * array as patched so far, whose entries before `j` are already `to`'s.
+ */
+function diffArray(path: string, from: unknown[], to: unknown[], out: PatchOperation[]): void {
+  const inTo = new Set(to);
+  const inFrom = new Set(from);
+  const start = out.length;
+  let i = 0;
+  let j = 0;
+  while (i < from.length && j < to.length) {
+    const a = from[i];
+    const b = to[j];
+    if (a === b) {
+      i++;
+      j++;
+    } else if (!inFrom.has(b)) {
+      if (inTo.has(a)) out.push({ op: 'add', path: `${path}/${j++}`, value: b });
+      else diffValue(`${path}/${(i++, j++)}`, a, b, out);
+    } else if (!inTo.has(a)) {
+      out.push({ op: 'remove', path: `${path}/${j}` });
+      i++;
+    } else {
+      // Reordered: not something podhooks does; the whole array then.
+      out.length = start;
+      out.push({ op: 'replace', path, value: to });
+      return;
+    }
+  }
+  for (; j < to.length; j++) out.push({ op: 'add', path: `${path}/${j}`, value: to[j] });
+  for (; i < from.length; i++) out.push({ op: 'remove', path: `${path}/${j}` });
+}
+
+/** The patch that turns `from` (the request's object) into `to` (derived from it copy-on-write). */
+export function copyOnWritePatch(from: object, to: object): PatchOperation[] {
+  const out: PatchOperation[] = [];
+  if (from !== to) diffObject('', from as Obj, to as Obj, out);
+  return out;
+}
