@@ -288,10 +288,15 @@ test('with podhooks stopped, the rendered policies alone still refuse a Kata pod
   const denial =
     `Error from server (Forbidden): error when creating "STDIN": pods "vm" is forbidden: ValidatingAdmissionPolicy 'podhooks-sandbox-host-namespaces' with binding 'podhooks-sandbox-host-namespaces' denied request: ` +
     'podhooks sandbox-host-namespaces: runtimeClassName "kata" runs the pod in a sandbox that cannot share host networking: remove spec.hostNetwork, or use a non-sandboxed runtime class for this pod';
-  const refused = await eventually('the policies to refuse the pod', async () => {
-    const r = cp.kubectl(['create', '-f', '-'], pod);
+  // The apiserver enforces new policies once its informers have them: wait with server
+  // dry runs, which pass admission but store nothing (the webhook fails open meanwhile,
+  // so a real create could slip through before the policies are in effect).
+  await eventually('the policies to refuse the pod', async () => {
+    const r = cp.kubectl(['create', '--dry-run=server', '-f', '-'], pod);
     return r.code === 1 && r.stderr.includes('ValidatingAdmissionPolicy') ? r : undefined;
   });
+  const refused = cp.kubectl(['create', '-f', '-'], pod);
+  expect(refused.code).toBe(1);
   expect(refused.stderr.trim()).toBe(denial);
   expect((await api(cp, 'GET', '/api/v1/namespaces/shop/pods/vm')).status).toBe(404);
 
