@@ -123,22 +123,34 @@ function checkPrevious(prepared: PreparedPod, options: InjectOptions): { untrust
   return sameIntent ? { result: again } : {};
 }
 
-/** The result, saying that an untrusted podhooks.io/status (or its runtime class record) was ignored. */
+/**
+ * The result, saying that an untrusted podhooks.io/status (or its runtime class record)
+ * was ignored; or a denial when it would inject a pod that already carries an injection
+ * no trusted status describes (see trust.ts: the hooks would run twice).
+ */
 function noticed(result: InjectResult, prepared: PreparedPod): InjectResult {
   const { untrustedStatus, keptRuntimeClass } = prepared;
-  const why = untrustedStatus ?? keptRuntimeClass;
-  if (!why) return result;
   const notice = untrustedStatus ? `${A.status} was ignored: ${untrustedStatus}` : `${A.status}: ${keptRuntimeClass}`;
-  const carried = untrustedStatus && result.changed ? carriedInjection(prepared.original) : undefined;
-  if (carried) return { pod: prepared.original, changed: false, errors: [notice, doubleInjection(carried)], warnings: [], untrustedStatus };
+  const carried = !prepared.previous && addsContainers(result, prepared.original) ? carriedInjection(prepared.original) : undefined;
+  if (carried) {
+    const errors = untrustedStatus ? [notice, doubleInjection(carried, `that its ${A.status} does not describe`)] : [doubleInjection(carried, `but no ${A.status} that says so`)];
+    return { pod: prepared.original, changed: false, errors, warnings: [], ...(untrustedStatus ? { untrustedStatus } : {}) };
+  }
+  if (!untrustedStatus && !keptRuntimeClass) return result;
   const said = result.errors.length ? { ...result, errors: [notice, ...result.errors] } : { ...result, warnings: [`podhooks: ${notice}`, ...result.warnings] };
   return untrustedStatus ? { ...said, untrustedStatus } : { ...said, keptRuntimeClass };
 }
 
-function doubleInjection(carried: string): string {
+/** Whether the injection adds containers (hooks, sidecars), not only a runtime class. */
+function addsContainers(result: InjectResult, original: V1Pod): boolean {
+  const count = (p: V1Pod) => (p.spec?.initContainers?.length ?? 0) + (p.spec?.containers?.length ?? 0);
+  return result.changed && count(result.pod) > count(original);
+}
+
+function doubleInjection(carried: string, status: string): string {
   return (
-    `the pod already carries a podhooks injection (${carried}) that its ${A.status} does not describe, so injecting it again would run its hooks twice ` +
-    `(or be refused by the apiserver for the duplicate /podhooks/bin mount). This happens when \`podhooks inject\` ran with another configuration or tools image than this webhook's. ` +
+    `the pod already carries a podhooks injection (${carried}) ${status}, so injecting it again would run its hooks twice ` +
+    `(or be refused by the apiserver for the duplicate /podhooks/bin mount). This happens when \`podhooks inject\` ran with another configuration or tools image than this webhook's, or its ${A.status} was removed. ` +
     `Fix: inject it with the webhook's configuration (\`podhooks inject --config <the webhook's config.yaml>\`), or apply the pod as it was before injection and let the webhook inject it`
   );
 }
