@@ -135,7 +135,12 @@ test("the hook runs in the app's context: its image's files, its envFrom, its us
 
   expect((await fetch(`http://${running.status!.podIP}:8080/admin/ready`, { method: 'POST' })).status).toBe(200);
   const ready = await c.node.waitForPod(NS, 'ledger', isReady, 'Ready');
-  const streamed = c.node.logs(NS, 'ledger', 'podhooks-logs');
+  // The streamer follows the hook's log file (tail -F polls it), so its copy may trail
+  // the Ready transition by a poll: wait for the last line, then check all of them.
+  const streamed = await eventually('the streamer to print the hook\'s last line', async () => {
+    const text = c.node.logs(NS, 'ledger', 'podhooks-logs');
+    return text.includes('pod is now online') ? text : undefined;
+  });
   expect(streamed).toContain('[pre-online] preonline: running as 1000');
   expect(streamed).toContain(`[pre-online] ${MARKER.trim()}`);
   expect(streamed).toContain('[pre-online] podhooks: pre-online hook succeeded; pod is now online');
