@@ -7,6 +7,7 @@
 'use strict';
 const { compare } = require('fast-json-patch');
 const { reviewBodies, twoHookReviewBody } = require('./corpus');
+const { perCall } = require('./cpu');
 const { parseReview, serialiseReview } = require('../dist/admission/review');
 const { mutate } = require('../dist/admission/handlers');
 const { injectPod } = require('../dist/mutate/inject');
@@ -17,32 +18,21 @@ const SECONDS = Number(process.argv.find((a) => a.startsWith('--seconds='))?.sli
 const ctx = { config: parseConfig({}), nativeSidecars: true };
 const opts = { config: ctx.config, nativeSidecars: true };
 
-/** CPU µs per call of fn over the bodies, run for SECONDS of CPU after a warm-up. */
-async function perCall(bodies, fn) {
-  for (let i = 0; i < 2000; i++) await fn(bodies[i % bodies.length]);
-  // CPU time of this process: on a shared machine, wall time also counts the others.
-  let n = 0;
-  const cpu0 = process.cpuUsage();
-  const cpu = () => { const c = process.cpuUsage(cpu0); return c.user + c.system; };
-  while (cpu() < SECONDS * 1e6) for (let k = 0; k < 100; k++) await fn(bodies[n++ % bodies.length]);
-  return cpu() / n;
-}
-
 const HANDLER_ONLY = process.argv.includes('--handler');
 const handler = async (b) => Buffer.from(serialiseReview((await mutate(parseReview(b), ctx)).response));
 
 async function stages(name, buffers) {
   const bodies = buffers.map((b) => b.toString('utf8'));
-  if (HANDLER_ONLY) return console.log(`${name} (Node ${process.version}): whole handler ${(await perCall(bodies, handler)).toFixed(1)} µs`);
+  if (HANDLER_ONLY) return console.log(`${name} (Node ${process.version}): whole handler ${(await perCall(handler, bodies, SECONDS)).toFixed(1)} µs`);
   const parsed = bodies.map((b) => parseReview(b));
   const injected = parsed.map((r) => injectPod(r.object, { ...opts, namespace: r.namespace }).pod);
   const idx = new Map(bodies.map((b, i) => [b, i]));
   const row = {
-    'parse review': await perCall(bodies, (b) => parseReview(b)),
-    injectPod: await perCall(bodies, (b) => injectPod(parsed[idx.get(b)].object, opts)),
-    'patch (copy-on-write)': await perCall(bodies, (b) => copyOnWritePatch(parsed[idx.get(b)].object, injected[idx.get(b)])),
-    'patch (compare, reference)': await perCall(bodies, (b) => compare(parsed[idx.get(b)].object, injected[idx.get(b)])),
-    'whole handler: parse + mutate + serialise': await perCall(bodies, handler),
+    'parse review': await perCall((b) => parseReview(b), bodies, SECONDS),
+    injectPod: await perCall((b) => injectPod(parsed[idx.get(b)].object, opts), bodies, SECONDS),
+    'patch (copy-on-write)': await perCall((b) => copyOnWritePatch(parsed[idx.get(b)].object, injected[idx.get(b)]), bodies, SECONDS),
+    'patch (compare, reference)': await perCall((b) => compare(parsed[idx.get(b)].object, injected[idx.get(b)]), bodies, SECONDS),
+    'whole handler: parse + mutate + serialise': await perCall(handler, bodies, SECONDS),
   };
   console.log(`${name} (Node ${process.version}):`);
   for (const [stage, us] of Object.entries(row)) console.log(`  ${stage.padEnd(44)} ${us.toFixed(1)} µs`);

@@ -9,6 +9,7 @@
 'use strict';
 const { resolve } = require('node:path');
 const { reviewBodies, twoHookReviewBody } = require('./corpus');
+const { perCall } = require('./cpu');
 
 const argv = process.argv.slice(2);
 const opt = (name, d) => Number(argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? d);
@@ -34,16 +35,6 @@ async function reinvocationBody() {
   return JSON.stringify(review);
 }
 
-/** CPU µs per call (this process's user + system time: on a shared machine wall time also counts the others). */
-async function perCall(fn, bodies) {
-  for (let i = 0; i < 1000; i++) await fn(bodies[i % bodies.length]);
-  let n = 0;
-  const cpu0 = process.cpuUsage();
-  const cpu = () => { const c = process.cpuUsage(cpu0); return c.user + c.system; };
-  while (cpu() < SECONDS * 1e6) for (let k = 0; k < 50; k++) await fn(bodies[n++ % bodies.length]);
-  return cpu() / n;
-}
-
 (async () => {
   const workloads = {
     'two-hook pod': [twoHookReviewBody().toString()],
@@ -56,7 +47,7 @@ async function perCall(fn, bodies) {
       for (const b of builds) {
         const key = `${w}\0${b.label}`;
         if (!us.has(key)) us.set(key, []);
-        us.get(key).push(await perCall(b.handler, bodies));
+        us.get(key).push(await perCall(b.handler, bodies, SECONDS));
       }
     }
   }
