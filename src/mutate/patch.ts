@@ -7,8 +7,13 @@
 // churn. The patch is exactly the difference: applying it to the request's object gives
 // the injected pod (test/unit/patch.test.ts proves it against fast-json-patch's `compare`).
 // Nothing is copied: the patch's values are the injected pod's own.
+//
+// One more thing makes the patch smaller, not different: a container podhooks adds with
+// the env of one of the pod's own (the preOnline runner takes the app's, often most of
+// the patch) gets that list by a `copy` operation from the pod's container, at the end
+// of the patch where every other change is made, then its own entries after it.
 
-export type PatchOperation = { op: 'add' | 'replace'; path: string; value: unknown } | { op: 'remove'; path: string };
+export type PatchOperation = { op: 'add' | 'replace'; path: string; value: unknown } | { op: 'remove'; path: string } | { op: 'copy'; from: string; path: string };
 
 type Obj = Record<string, unknown>;
 
@@ -127,5 +132,87 @@ function diffArray(path: string, from: unknown[], to: unknown[], out: PatchOpera
 export function copyOnWritePatch(from: object, to: object): PatchOperation[] {
   const out: PatchOperation[] = [];
   if (from !== to) diffObject('', from as Obj, to as Obj, out);
+  if (out.length) copyEnvs(from as Obj, to as Obj, out);
   return out;
+}
+
+/** Shorter than this, a shared env is written out: the copy would not save much. */
+const MIN_SHARED_ENV = 4;
+
+type Located = { path: string; container: Obj; env: unknown[] };
+
+/** The pod's containers (init and regular) with an env list, and their paths. */
+function containersWithEnv(pod: Obj): Located[] {
+  const spec = pod.spec as Obj | undefined;
+  const found: Located[] = [];
+  for (const key of ['initContainers', 'containers']) {
+    const list = spec?.[key];
+    if (!Array.isArray(list)) continue;
+    list.forEach((c, i) => {
+      if (isObject(c) && Array.isArray(c.env)) found.push({ path: `/spec/${key}/${i}`, container: c, env: c.env });
+    });
+  }
+  return found;
+}
+
+function sharedPrefix(a: unknown[], b: unknown[]): number {
+  let n = 0;
+  while (n < a.length && n < b.length && a[n] === b[n] && typeof a[n] === 'object') n++;
+  return n;
+}
+
+/**
+ * Where a container the request did not have (by name) starts its env with the entries of
+ * one it had (by reference, as injection shares them), the op that adds it carries it
+ * without env, and the end of the patch copies the env over and adjusts its tail.
+ */
+function copyEnvs(from: Obj, to: Obj, out: PatchOperation[]): void {
+  const all = containersWithEnv(to);
+  if (!all.some((c) => c.env.length >= MIN_SHARED_ENV)) return;
+  const spec = from.spec as Obj | undefined;
+  const before = new Set([spec?.initContainers, spec?.containers].flatMap((l) => (Array.isArray(l) ? l.map((c) => (isObject(c) ? c.name : undefined)) : [])));
+  const sources = all.filter((c) => before.has(c.container.name));
+  for (const target of all) {
+    if (before.has(target.container.name) || target.env.length < MIN_SHARED_ENV) continue;
+    let best: Located | undefined;
+    let shared = 0;
+    for (const source of sources) {
+      const n = sharedPrefix(source.env, target.env);
+      if (n > shared) (best = source), (shared = n);
+    }
+    if (!best || shared < MIN_SHARED_ENV || !withoutEnv(target, out)) continue;
+    out.push({ op: 'copy', from: `${best.path}/env`, path: `${target.path}/env` });
+    for (let i = best.env.length - 1; i >= shared; i--) out.push({ op: 'remove', path: `${target.path}/env/${i}` });
+    for (let i = shared; i < target.env.length; i++) out.push({ op: 'add', path: `${target.path}/env/${i}`, value: target.env[i] });
+  }
+}
+
+/** The op that adds `target` (alone, or in a value around it) now adds it without env; false when none does. */
+function withoutEnv(target: Located, out: PatchOperation[]): boolean {
+  for (const op of out) {
+    if (op.op === 'remove' || op.op === 'copy' || !(target.path === op.path || target.path.startsWith(`${op.path}/`))) continue;
+    const value = rebuilt(op.value, target.path.slice(op.path.length + 1), target.container);
+    if (value !== undefined) return (op.value = value), true;
+  }
+  return false;
+}
+
+/** `value` with `container` (at `path` inside it) copied without env; undefined when it is not there. */
+function rebuilt(value: unknown, path: string, container: Obj): unknown {
+  if (path === '') {
+    if (value !== container) return undefined;
+    const bare = { ...container };
+    delete bare.env;
+    return bare;
+  }
+  const slash = path.indexOf('/');
+  const key = slash < 0 ? path : path.slice(0, slash);
+  const rest = slash < 0 ? '' : path.slice(slash + 1);
+  if (Array.isArray(value)) {
+    const inner = rebuilt(value[Number(key)], rest, container);
+    return inner === undefined ? undefined : value.map((v, i) => (i === Number(key) ? inner : v));
+  }
+  if (!isObject(value)) return undefined;
+  const inner = rebuilt(value[key], rest, container);
+  return inner === undefined ? undefined : { ...value, [key]: inner };
 }

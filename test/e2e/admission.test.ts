@@ -2,6 +2,8 @@
 // over TLS with the generated caBundle, exercised with real pods and Deployments.
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer, type Server } from 'node:https';
+import { mutate } from '../../src/admission/handlers';
+import { parseConfig } from '../../src/config';
 import { generateBundle } from '../../src/certs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -189,6 +191,36 @@ test('injected pods pass Pod Security Standards "restricted", enforced by the ap
   const pod = await core.createNamespacedPod({ namespace: 'strict', body });
   expect(injected(pod)).toBe(true);
   expect(pod.spec!.initContainers!.map((c) => c.name)).toEqual(['podhooks-tools', 'podhooks-logs', 'podhooks-preonline']);
+});
+
+test('the preOnline runner gets the app\'s env by a JSON Patch copy, which the apiserver applies', async () => {
+  const env = [
+    { name: 'A', value: '1' },
+    { name: 'EMPTY', value: '' },
+    { name: 'POD', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    { name: 'C', value: '3' },
+    { name: 'D', value: 'x y' },
+    // Rewritten for the runner (the reference must keep naming the app): not shared.
+    { name: 'MEM', valueFrom: { resourceFieldRef: { resource: 'limits.memory' } } },
+  ];
+  const body: V1Pod = {
+    metadata: { name: 'copied-env', annotations: { 'podhooks.io/pre-start': 'echo hi', 'podhooks.io/pre-online': 'echo on', 'podhooks.io/check-url': 'http://localhost:8080/' } },
+    spec: { containers: [{ name: 'app', image: 'registry.example.com/web:1', command: ['/server'], env }] },
+  };
+  // The answer podhooks gives for this pod copies the env (the offline handler, same config).
+  const offline = await mutate({ uid: 'u', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', namespace: 'hooks', object: JSON.parse(JSON.stringify(body)) }, { config: parseConfig({}), nativeSidecars: true });
+  const ops = JSON.parse(Buffer.from(offline.response.patch!, 'base64').toString()) as { op: string; from?: string }[];
+  expect(ops).toContainEqual(expect.objectContaining({ op: 'copy', from: '/spec/containers/0/env' }));
+
+  const pod = await core.createNamespacedPod({ namespace: 'hooks', body });
+  const runner = pod.spec!.initContainers!.find((c) => c.name === 'podhooks-preonline')!;
+  const app = pod.spec!.containers[0];
+  const names = (list: { name: string }[] | undefined) => (list ?? []).map((e) => e.name);
+  expect(names(app.env)).toEqual(['A', 'EMPTY', 'POD', 'C', 'D', 'MEM', 'PODHOOKS_PRE_START', 'PODHOOKS_PRE_START_TIMEOUT_SECONDS', 'PODHOOKS_CONTAINER']);
+  expect(names(runner.env)).toEqual(['A', 'EMPTY', 'POD', 'C', 'D', 'MEM', 'PODHOOKS_CHECK_URL', 'PODHOOKS_PRE_ONLINE', 'PODHOOKS_TIMEOUT_SECONDS', 'PODHOOKS_TARGETS', 'PODHOOKS_BUSYBOX']);
+  expect(runner.env!.slice(0, 5)).toEqual(app.env!.slice(0, 5));
+  expect(runner.env![5].valueFrom?.resourceFieldRef).toMatchObject({ containerName: 'app', resource: 'limits.memory' });
+  expect(app.env![5].valueFrom?.resourceFieldRef?.containerName).toBeUndefined();
 });
 
 test('a forged podhooks.io/status does not strip another injector: kubectl shows the warning, the stored pod keeps it', async () => {

@@ -83,6 +83,33 @@ describe.each(setups)('generated pods (%s)', (_, opts) => {
   });
 });
 
+describe.each(setups)('a container podhooks adds with the env of the pod\'s own gets it by copy (%s)', (_, opts) => {
+  // Long env lists, with names the preOnline runner sets itself (filtered from its copy)
+  // and resource references it rewrites (so only a prefix, or nothing, is shared).
+  const entry = fc.oneof(
+    { weight: 8, arbitrary: fc.record({ name: fc.constantFrom('A', 'B', 'C', 'D', 'E', 'F', 'PATH'), value: fc.string({ maxLength: 8 }) }) },
+    fc.record({ name: fc.constantFrom('PODHOOKS_CHECK_URL', 'PODHOOKS_TARGETS'), value: fc.string({ maxLength: 8 }) }),
+    fc.constant({ name: 'POD', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }),
+    fc.constant({ name: 'MEM', valueFrom: { resourceFieldRef: { resource: 'limits.memory' } } }),
+  );
+  const online = { 'podhooks.io/pre-online': 'echo on', 'podhooks.io/check-url': 'http://localhost:8080/' };
+  test('the patch is exactly the injection, and the copy is used', () => {
+    let copies = 0;
+    fc.assert(
+      fc.property(pod, fc.array(entry, { maxLength: 14 }), fc.boolean(), (p, env, hooked) => {
+        const [first, ...rest] = p.spec!.containers;
+        const annotations = hooked ? online : p.metadata!.annotations;
+        const frozen = deepFreeze(json({ ...p, metadata: { ...p.metadata, annotations }, spec: { ...p.spec, containers: [{ ...first, env }, ...rest] } }));
+        const injected = injectPod(frozen, opts).pod;
+        expectExact(frozen, injected);
+        if (copyOnWritePatch(frozen, injected).some((op) => op.op === 'copy')) copies++;
+      }),
+      { numRuns: 1000 },
+    );
+    expect(copies).toBeGreaterThan(100);
+  });
+});
+
 describe('every golden case', () => {
   const dir = join(__dirname, '../golden');
   const cases = readdirSync(dir).filter((f) => f.endsWith('.yaml') && !/\.(injected|config)\.yaml$/.test(f));
