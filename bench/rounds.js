@@ -3,60 +3,74 @@
 // the review, inject, patch, serialise the answer; no HTTP) of several builds of podhooks,
 // interleaved round by round, on the 6 KB two-hook pod, on the golden corpus, and on the
 // two-hook pod sent back injected (reinvocation: the status is verified by re-injecting,
-// trust.ts). Usage: node bench/rounds.js label=path/to/dist ... [--seconds=N] [--rounds=N]
-// (a build of another commit: `git archive <commit> src tsconfig*.json package.json` into a
-// directory under node_modules/ and `tsc -p tsconfig.build.json` there).
+// trust.ts). Each measurement runs in a process of its own: builds measured in one process
+// slow each other down (the second measured was up to 1.5× slower, whichever it was).
+// Usage: node bench/rounds.js label=path/to/dist ... [--seconds=N] [--rounds=N]
+// (a build of another commit: `git worktree add <dir> <commit>`, link node_modules, and
+// `npx tsc -p tsconfig.build.json` there).
 'use strict';
+const { execFileSync } = require('node:child_process');
 const { resolve } = require('node:path');
-const { reviewBodies, twoHookReviewBody } = require('./corpus');
-const { perCall } = require('./cpu');
 
 const argv = process.argv.slice(2);
 const opt = (name, d) => Number(argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? d);
-const SECONDS = opt('seconds', 1);
-const ROUNDS = opt('rounds', 5);
-const builds = argv.filter((a) => !a.startsWith('--')).map((a) => {
-  const [label, dir] = a.includes('=') ? a.split('=') : [a, a];
-  const dist = resolve(dir);
+
+/** In a child: CPU µs per request of one build on one workload, printed as JSON. */
+async function measure(dist, workload, seconds, reinvocationFrom) {
+  const { reviewBodies, twoHookReviewBody } = require('./corpus');
+  const { perCall } = require('./cpu');
   const { parseReview, serialiseReview } = require(`${dist}/admission/review`);
   const { mutate } = require(`${dist}/admission/handlers`);
   const { parseConfig } = require(`${dist}/config`);
   const ctx = { config: parseConfig({}), nativeSidecars: true };
-  return { label, handler: async (body) => Buffer.from(serialiseReview((await mutate(parseReview(body), ctx)).response)), mutate, ctx, parseReview };
-});
+  const handler = async (body) => Buffer.from(serialiseReview((await mutate(parseReview(body), ctx)).response));
+  let bodies;
+  if (workload === 'golden corpus') bodies = reviewBodies().map((b) => b.toString());
+  else if (workload === 'two-hook pod') bodies = [twoHookReviewBody().toString()];
+  else bodies = [await reinvocationBody(reinvocationFrom)];
+  console.log(JSON.stringify(await perCall(handler, bodies, seconds)));
+}
 
-/** The two-hook pod injected (by the first build), as the apiserver sends it back on reinvocation. */
-async function reinvocationBody() {
-  const review = JSON.parse(twoHookReviewBody().toString());
-  const b = builds[0];
-  const out = await b.mutate(review.request, b.ctx);
+/** The two-hook pod injected (by the given build), as the apiserver sends it back on reinvocation. */
+async function reinvocationBody(dist) {
+  const { twoHookReviewBody } = require('./corpus');
+  const { mutate } = require(`${dist}/admission/handlers`);
+  const { parseConfig } = require(`${dist}/config`);
   const { applyPatch } = require('fast-json-patch');
+  const review = JSON.parse(twoHookReviewBody().toString());
+  const out = await mutate(review.request, { config: parseConfig({}), nativeSidecars: true });
   review.request.object = applyPatch(review.request.object, JSON.parse(Buffer.from(out.response.patch, 'base64').toString())).newDocument;
   return JSON.stringify(review);
 }
 
-(async () => {
-  const workloads = {
-    'two-hook pod': [twoHookReviewBody().toString()],
-    'golden corpus': reviewBodies().map((b) => b.toString()),
-    'reinvocation (two-hook pod, injected)': [await reinvocationBody()],
-  };
+if (argv[0] === '--child') {
+  const [, dist, workload, seconds, from] = argv;
+  measure(dist, workload, Number(seconds), from);
+} else {
+  const SECONDS = opt('seconds', 1);
+  const ROUNDS = opt('rounds', 5);
+  const builds = argv.filter((a) => !a.startsWith('--')).map((a) => {
+    const [label, dir] = a.includes('=') ? a.split('=') : [a, a];
+    return { label, dist: resolve(dir) };
+  });
+  const workloads = ['two-hook pod', 'golden corpus', 'reinvocation (two-hook pod, injected)'];
   const us = new Map();
   for (let r = 0; r < ROUNDS; r++) {
-    for (const [w, bodies] of Object.entries(workloads)) {
+    for (const w of workloads) {
       for (const b of builds) {
         const key = `${w}\0${b.label}`;
         if (!us.has(key)) us.set(key, []);
-        us.get(key).push(await perCall(b.handler, bodies, SECONDS));
+        const out = execFileSync(process.execPath, [__filename, '--child', b.dist, w, String(SECONDS), builds[0].dist], { encoding: 'utf8' });
+        us.get(key).push(Number(out.trim()));
       }
     }
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  console.log(`Node ${process.version}, ${ROUNDS} interleaved rounds of ${SECONDS} CPU-s per build and workload; CPU µs per request (median), × the first build`);
+  console.log(`Node ${process.version}, ${ROUNDS} interleaved rounds of ${SECONDS} CPU-s per build and workload, each in a process of its own; CPU µs per request (median), × the first build`);
   console.log(`| workload | ${builds.map((b) => b.label).join(' | ')} |`);
   console.log(`|---|${builds.map(() => '---:').join('|')}|`);
-  for (const w of Object.keys(workloads)) {
+  for (const w of workloads) {
     const first = median(us.get(`${w}\0${builds[0].label}`));
     console.log(`| ${w} | ${builds.map((b) => { const m = median(us.get(`${w}\0${b.label}`)); return `${m.toFixed(1)} (${(m / first).toFixed(2)}×)`; }).join(' | ')} |`);
   }
-})();
+}
