@@ -167,9 +167,9 @@ function paced(url, bodies) {
   return JSON.parse(out.trim().split('\n').pop());
 }
 
-async function startPeer(peer, node) {
+async function startPeer(peer, node, sizes) {
   const port = nextPort++;
-  const child = peer.start(port, node);
+  const child = peer.start(port, node, sizes);
   await waitFor(() => peer.ready(port), peer.name);
   return { peer, child, url: `https://127.0.0.1:${port}${peer.path}`, rounds: [] };
 }
@@ -177,9 +177,9 @@ async function startPeer(peer, node) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** All servers up at once (idle ones cost nothing); wrk rounds interleaved; then the paced run. */
-async function measureAll(peers, node, bodies) {
+async function measureAll(peers, node, bodies, sizes) {
   const running = [];
-  for (const peer of peers) running.push(await startPeer(peer, node));
+  for (const peer of peers) running.push(await startPeer(peer, node, sizes));
   for (const r of running) wrk(r.url, bodies); // warm-up (JIT, TLS sessions); its numbers are discarded
   for (let round = 0; round < ROUNDS; round++) {
     for (const r of running) {
@@ -230,12 +230,31 @@ function listFile(name, bodies) {
   return list;
 }
 
+const SIZED = 'no-op node:https, answers sized as podhooks /mutate';
+
+/** A file of uid → the length of podhooks /mutate's answer to that review (default config, as served here). */
+async function answerSizes(name, bodies) {
+  const { parseReview, serialiseReview } = require('../dist/admission/review');
+  const { mutate } = require('../dist/admission/handlers');
+  const { parseConfig } = require('../dist/config');
+  const ctx = { config: parseConfig({}), nativeSidecars: true };
+  const sizes = {};
+  for (const b of bodies) {
+    const req = parseReview(b.toString('utf8'));
+    sizes[req.uid] = Buffer.byteLength(serialiseReview((await mutate(req, ctx)).response));
+  }
+  const file = join(work, `${name}-sizes.json`);
+  writeFileSync(file, JSON.stringify(sizes));
+  return file;
+}
+
 const range = (bodies) => `${Math.min(...bodies.map((b) => b.length))}-${Math.max(...bodies.map((b) => b.length))} bytes`;
 
 async function main() {
   const corpus = reviewBodies();
   const twoHook = [twoHookReviewBody()];
   const lists = { corpus: listFile('review', corpus), twoHook: listFile('two-hook', twoHook) };
+  const sizes = { corpus: await answerSizes('corpus', corpus), twoHook: await answerSizes('two-hook', twoHook) };
   const certs = join(work, 'certs');
   execFileSync(process.execPath, [join(ROOT, 'bin/podhooks.js'), 'certs', '--out-dir', certs], { stdio: 'ignore' });
   const cert = join(certs, 'tls.crt');
@@ -254,15 +273,17 @@ async function main() {
   const peers = [
     { name: 'no-op node:https', path: '/', start: (port, node) => start('no-op', node, [join(__dirname, 'noop-server.js'), cert, key, String(port)]), ready: tcpOpen },
     { name: `agnhost ${K8S_VERSION} (sidecar webhook)`, path: '/mutating-pods-sidecar', start: (port) => start('agnhost', join(K8S_BIN, 'agnhost'), ['webhook', '--tls-cert-file', cert, '--tls-private-key-file', key, '--port', String(port)]), ready: tcpOpen },
+    // The no-op again, answering each review with as many bytes as podhooks /mutate does.
+    { name: SIZED, path: '/', start: (port, node, sizes) => start('no-op (sized)', node, [join(__dirname, 'noop-server.js'), cert, key, String(port), sizes]), ready: tcpOpen },
     podhooks('/mutate'),
     podhooks('/validate'),
   ].filter((p) => !ONLY || p.name.includes(ONLY));
   console.log(`bench: ${corpus.length} corpus reviews of ${range(corpus)}, the two-hook pod's review ${range(twoHook)}; ${DURATION} s per run, ${CONNECTIONS} connections`);
   for (const node of SERVER_NODES) {
     console.log(`bench: servers on Node ${node.version}`);
-    const results = await measureAll(peers, node.path, lists.corpus);
+    const results = await measureAll(peers, node.path, lists.corpus, sizes.corpus);
     // The issue's reference pod: /validate has nothing to say about it, so /mutate and its peers only.
-    const twoHookResults = await measureAll(peers.filter((p) => p.name !== 'podhooks /validate'), node.path, lists.twoHook);
+    const twoHookResults = await measureAll(peers.filter((p) => p.name !== 'podhooks /validate'), node.path, lists.twoHook, sizes.twoHook);
     if (ONLY) {
       [...results, ...twoHookResults].forEach((r) => console.log(JSON.stringify(r)));
       continue;

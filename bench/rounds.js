@@ -28,7 +28,7 @@ async function measure(dist, workload, seconds, reinvocationFrom) {
   if (workload === 'golden corpus') bodies = reviewBodies().map((b) => b.toString());
   else if (workload === 'two-hook pod') bodies = [twoHookReviewBody().toString()];
   else bodies = [await reinvocationBody(reinvocationFrom)];
-  console.log(JSON.stringify(await perCall(handler, bodies, seconds)));
+  console.log(JSON.stringify(await perCall(handler, bodies, seconds, 2)));
 }
 
 /** The two-hook pod injected (by the given build), as the apiserver sends it back on reinvocation. */
