@@ -155,6 +155,22 @@ function containersWithEnv(pod: Obj): Located[] {
   return found;
 }
 
+/** Cheaply first: do two containers start their env with the same entry (by reference)? */
+function sharesFirstEnv(pod: Obj): boolean {
+  const spec = pod.spec as Obj | undefined;
+  const firsts = new Set<unknown>();
+  for (const list of [spec?.initContainers, spec?.containers]) {
+    if (!Array.isArray(list)) continue;
+    for (const c of list) {
+      const env = isObject(c) ? c.env : undefined;
+      if (!Array.isArray(env) || env.length < MIN_SHARED_ENV) continue;
+      if (firsts.has(env[0])) return true;
+      firsts.add(env[0]);
+    }
+  }
+  return false;
+}
+
 function sharedPrefix(a: unknown[], b: unknown[]): number {
   let n = 0;
   while (n < a.length && n < b.length && a[n] === b[n] && typeof a[n] === 'object') n++;
@@ -167,8 +183,8 @@ function sharedPrefix(a: unknown[], b: unknown[]): number {
  * without env, and the end of the patch copies the env over and adjusts its tail.
  */
 function copyEnvs(from: Obj, to: Obj, out: PatchOperation[]): void {
+  if (!sharesFirstEnv(to)) return;
   const all = containersWithEnv(to);
-  if (!all.some((c) => c.env.length >= MIN_SHARED_ENV)) return;
   const spec = from.spec as Obj | undefined;
   const before = new Set([spec?.initContainers, spec?.containers].flatMap((l) => (Array.isArray(l) ? l.map((c) => (isObject(c) ? c.name : undefined)) : [])));
   const sources = all.filter((c) => before.has(c.container.name));
