@@ -2,6 +2,7 @@
 // JSON arrays). annotations.ts reads the annotations and calls these; each bad value
 // becomes an AnnotationError naming the annotation, the value and what is allowed.
 import { durationSeconds } from '../duration';
+import { LruCache } from '../lru';
 
 export interface AnnotationError {
   annotation: string;
@@ -37,7 +38,7 @@ export function onlyWith(key: string, value: string | undefined, needs: string, 
 }
 
 /** Check URLs already found valid: a deployment's pods all carry the same one, parsed once. */
-const VALID_CHECK_URLS = new Set<string>();
+const VALID_CHECK_URLS = new LruCache<string, true>(1024);
 
 export function parseCheckUrl(key: string, value: string, errors: AnnotationError[]): string | undefined {
   if (VALID_CHECK_URLS.has(value)) return value;
@@ -52,8 +53,7 @@ export function parseCheckUrl(key: string, value: string, errors: AnnotationErro
     errors.push({ annotation: key, value, message: `scheme ${url.protocol} is not supported; use http:// or https://` });
     return undefined;
   }
-  if (VALID_CHECK_URLS.size >= 1024) VALID_CHECK_URLS.clear();
-  VALID_CHECK_URLS.add(value);
+  VALID_CHECK_URLS.set(value, true);
   return value;
 }
 

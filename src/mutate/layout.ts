@@ -2,6 +2,7 @@
 // user's containers. One home for these paths; sidecars/ scripts use the same ones.
 import type { V1Container, V1SecurityContext } from '@kubernetes/client-node';
 import type { Config } from '../config';
+import { LruCache } from '../lru';
 
 /** Inside the tools image. */
 export const IMAGE_BIN = '/opt/podhooks/bin';
@@ -57,17 +58,14 @@ export function injectedContainerBase(config: Config, image = config.injection.t
  */
 export function perConfig<T extends object>(config: Config, key: string, make: () => T): T {
   let values = CONSTANTS.get(config);
-  if (!values) CONSTANTS.set(config, (values = new Map()));
+  // Keys can carry pod-chosen names (log files per container): bounded, like any cache here.
+  if (!values) CONSTANTS.set(config, (values = new LruCache(256)));
   let value = values.get(key) as T | undefined;
-  if (!value) {
-    // Keys can carry pod-chosen names (log files per container): bounded, like any cache here.
-    if (values.size >= 256) values.clear();
-    values.set(key, (value = deepFreeze(make())));
-  }
+  if (!value) values.set(key, (value = deepFreeze(make())));
   return value;
 }
 
-const CONSTANTS = new WeakMap<Config, Map<string, object>>();
+const CONSTANTS = new WeakMap<Config, LruCache<string, object>>();
 
 function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {

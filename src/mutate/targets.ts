@@ -34,20 +34,26 @@ function istioListed(raw: string | undefined): string[] {
   }
 }
 
-/** Compiled globs (injection.excludedContainers): compiled once, not per container per request. */
-const GLOBS = new Map<string, RegExp>();
-
 /** `*` matches any run of characters, `?` one; everything else literally. */
 export function globMatch(pattern: string, name: string): boolean {
-  if (!/[*?]/.test(pattern)) return pattern === name;
-  let glob = GLOBS.get(pattern);
-  if (!glob) {
-    const source = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-    glob = new RegExp(`^${source}$`);
-    if (GLOBS.size >= 1024) GLOBS.clear(); // the patterns come from the config; bounded all the same
-    GLOBS.set(pattern, glob);
+  return globRegExp(pattern).test(name);
+}
+
+function globRegExp(pattern: string): RegExp {
+  const source = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${source}$`);
+}
+
+/** injection.excludedContainers as one test, compiled once per config (the list is the config's own). */
+const EXCLUDED = new WeakMap<string[], (name: string) => boolean>();
+
+function excludedBy(patterns: string[]): (name: string) => boolean {
+  let test = EXCLUDED.get(patterns);
+  if (!test) {
+    const globs = patterns.map(globRegExp);
+    EXCLUDED.set(patterns, (test = (name) => globs.some((g) => g.test(name))));
   }
-  return glob.test(name);
+  return test;
 }
 
 export interface ContainerRoles {
@@ -64,6 +70,7 @@ export function containerRoles(pod: V1Pod, excludedContainers: string[]): Contai
   const annotations = pod.metadata?.annotations ?? {};
   const all = (pod.spec?.containers ?? []).map((c) => c.name);
   const foreign = new Map<string, string>();
+  const excluded = excludedBy(excludedContainers);
   const istio = new Set(istioListed(annotations['sidecar.istio.io/status']));
   for (const name of all) {
     if (istio.has(name)) {
@@ -72,7 +79,7 @@ export function containerRoles(pod: V1Pod, excludedContainers: string[]): Contai
     }
     const injector = INJECTORS.find((i) => i.names.includes(name) && i.present(annotations));
     if (injector) foreign.set(name, `was added by ${injector.name} (${injector.marker})`);
-    else if (excludedContainers.some((p) => globMatch(p, name))) foreign.set(name, 'is excluded by injection.excludedContainers');
+    else if (excluded(name)) foreign.set(name, 'is excluded by injection.excludedContainers');
   }
   const application = all.filter((n) => !foreign.has(n));
   const roles: ContainerRoles = { application, foreign };

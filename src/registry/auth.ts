@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import type { RegistryCredentials } from './credentials';
 import { ENTRYPOINT_HINT, fail, parseJson, registryDetail, RegistryError, statusError, transportFailure, type Purpose, type Session } from './errors';
-import { LruCache } from './lru';
+import { LruCache } from '../lru';
 import { parseWwwAuthenticate, type HttpResponse } from './transport';
 
 const MAX_TOKEN_BYTES = 1024 * 1024;

@@ -17,7 +17,7 @@ import { AccessPolicy, type Resolver } from './access';
 import { credentialId, RegistryAuth } from './auth';
 import { matchCredentials, normaliseRegistryKey, type RegistryCredentials } from './credentials';
 import { ENTRYPOINT_HINT, fail, RegistryError, type Session } from './errors';
-import { LruCache } from './lru';
+import { LruCache } from '../lru';
 import { fetchManifest, formatPlatform, normalisePlatform, platformManifest, readImageConfig, type ImageConfigResult, type NormalPlatform, type Platform } from './manifests';
 import { parseImageReference, type ImageReference } from './reference';
 import { RegistryHttp } from './transport';
@@ -25,7 +25,7 @@ import { RegistryHttp } from './transport';
 // The client's helpers live in their own modules; these are part of its API.
 export { matchCredentials, normaliseRegistryKey, parseDockerConfigJson, type RegistryCredentials } from './credentials';
 export { ENTRYPOINT_HINT, RegistryError, type RegistryErrorCode } from './errors';
-export { LruCache } from './lru';
+export { LruCache } from '../lru';
 export type { ImageConfigResult, Platform } from './manifests';
 export { parseWwwAuthenticate } from './transport';
 

@@ -1,4 +1,5 @@
-// A small LRU cache for the registry client (image configs, tags, tokens, challenges).
+// A small LRU cache: the registry client's (image configs, tags, tokens, challenges) and
+// injection's memos of values pods share (check URLs, per-config containers).
 
 /** A Map-based LRU: Map keeps insertion order, so the first key is the least recent. */
 export class LruCache<K, V> {
