@@ -59,7 +59,12 @@ function same(a: unknown, b: unknown, parent: string): boolean {
   if (a === b) return true;
   const goneA = vanishes(a, parent);
   const goneB = vanishes(b, parent);
-  if (goneA || goneB) return goneA && goneB;
+  return goneA || goneB ? goneA && goneB : sameKept(a, b, parent);
+}
+
+/** `same` for two values that both remain (callers have checked that). */
+function sameKept(a: unknown, b: unknown, parent: string): boolean {
+  if (a === b) return true;
   if (!isObject(a) || !isObject(b)) {
     if (isObject(a) || isObject(b)) return false;
     return parent === 'requests' || parent === 'limits' ? quantity(a) === quantity(b) : false;
@@ -71,7 +76,7 @@ function same(a: unknown, b: unknown, parent: string): boolean {
     if (left.length !== right.length) return false;
     // Mount order has no meaning (paths are unique); others append theirs anywhere.
     if (parent === 'volumeMounts') return sameInAnyOrder(left, right, parent);
-    return left.every((v, i) => same(v, right[i], parent));
+    return left.every((v, i) => sameKept(v, right[i], parent));
   }
   return sameFields(a, b, parent) && sameFields(b, a, parent, true);
 }
@@ -84,7 +89,7 @@ function sameFields(a: Record<string, unknown>, b: Record<string, unknown>, pare
     const vb = Object.hasOwn(b, key) ? b[key] : undefined;
     if (isDefault(key, vb, parent) || vanishes(vb, key)) return false;
     // Quantities sit one level below requests/limits (resources.limits.memory).
-    if (!presence && !same(va, vb, (parent === 'requests' || parent === 'limits') && !isObject(va) ? parent : key)) return false;
+    if (!presence && !sameKept(va, vb, (parent === 'requests' || parent === 'limits') && !isObject(va) ? parent : key)) return false;
   }
   return true;
 }
@@ -92,7 +97,7 @@ function sameFields(a: Record<string, unknown>, b: Record<string, unknown>, pare
 function sameInAnyOrder(left: unknown[], right: unknown[], parent: string): boolean {
   const used = new Array<boolean>(right.length).fill(false);
   return left.every((v) => {
-    const i = right.findIndex((w, j) => !used[j] && same(v, w, parent));
+    const i = right.findIndex((w, j) => !used[j] && sameKept(v, w, parent));
     return i >= 0 && (used[i] = true);
   });
 }
