@@ -139,36 +139,22 @@ export function copyOnWritePatch(from: object, to: object): PatchOperation[] {
 /** Shorter than this, a shared env is written out: the copy would not save much. */
 const MIN_SHARED_ENV = 4;
 
-type Located = { path: string; container: Obj; env: unknown[] };
+type Located = { list: 'initContainers' | 'containers'; index: number; container: Obj; env: unknown[] };
 
-/** The pod's containers (init and regular) with an env list, and their paths. */
+const pathOf = (c: Located) => `/spec/${c.list}/${c.index}`;
+
+/** The pod's containers (init and regular) with an env list of at least MIN_SHARED_ENV entries. */
 function containersWithEnv(pod: Obj): Located[] {
   const spec = pod.spec as Obj | undefined;
   const found: Located[] = [];
-  for (const key of ['initContainers', 'containers']) {
-    const list = spec?.[key];
-    if (!Array.isArray(list)) continue;
-    list.forEach((c, i) => {
-      if (isObject(c) && Array.isArray(c.env)) found.push({ path: `/spec/${key}/${i}`, container: c, env: c.env });
+  for (const list of ['initContainers', 'containers'] as const) {
+    const containers = spec?.[list];
+    if (!Array.isArray(containers)) continue;
+    containers.forEach((c, index) => {
+      if (isObject(c) && Array.isArray(c.env) && c.env.length >= MIN_SHARED_ENV) found.push({ list, index, container: c, env: c.env });
     });
   }
   return found;
-}
-
-/** Cheaply first: do two containers start their env with the same entry (by reference)? */
-function sharesFirstEnv(pod: Obj): boolean {
-  const spec = pod.spec as Obj | undefined;
-  const firsts = new Set<unknown>();
-  for (const list of [spec?.initContainers, spec?.containers]) {
-    if (!Array.isArray(list)) continue;
-    for (const c of list) {
-      const env = isObject(c) ? c.env : undefined;
-      if (!Array.isArray(env) || env.length < MIN_SHARED_ENV) continue;
-      if (firsts.has(env[0])) return true;
-      firsts.add(env[0]);
-    }
-  }
-  return false;
 }
 
 function sharedPrefix(a: unknown[], b: unknown[]): number {
@@ -183,31 +169,33 @@ function sharedPrefix(a: unknown[], b: unknown[]): number {
  * without env, and the end of the patch copies the env over and adjusts its tail.
  */
 function copyEnvs(from: Obj, to: Obj, out: PatchOperation[]): void {
-  if (!sharesFirstEnv(to)) return;
   const all = containersWithEnv(to);
+  // Cheaply first: most pods have no two containers whose env starts with the same entry.
+  if (new Set(all.map((c) => c.env[0])).size === all.length) return;
   const spec = from.spec as Obj | undefined;
   const before = new Set([spec?.initContainers, spec?.containers].flatMap((l) => (Array.isArray(l) ? l.map((c) => (isObject(c) ? c.name : undefined)) : [])));
   const sources = all.filter((c) => before.has(c.container.name));
   for (const target of all) {
-    if (before.has(target.container.name) || target.env.length < MIN_SHARED_ENV) continue;
+    if (before.has(target.container.name)) continue;
     let best: Located | undefined;
     let shared = 0;
     for (const source of sources) {
       const n = sharedPrefix(source.env, target.env);
       if (n > shared) (best = source), (shared = n);
     }
-    if (!best || shared < MIN_SHARED_ENV || !withoutEnv(target, out)) continue;
-    out.push({ op: 'copy', from: `${best.path}/env`, path: `${target.path}/env` });
-    for (let i = best.env.length - 1; i >= shared; i--) out.push({ op: 'remove', path: `${target.path}/env/${i}` });
-    for (let i = shared; i < target.env.length; i++) out.push({ op: 'add', path: `${target.path}/env/${i}`, value: target.env[i] });
+    const path = pathOf(target);
+    if (!best || shared < MIN_SHARED_ENV || !withoutEnv(path, target.container, out)) continue;
+    out.push({ op: 'copy', from: `${pathOf(best)}/env`, path: `${path}/env` });
+    for (let i = best.env.length - 1; i >= shared; i--) out.push({ op: 'remove', path: `${path}/env/${i}` });
+    for (let i = shared; i < target.env.length; i++) out.push({ op: 'add', path: `${path}/env/${i}`, value: target.env[i] });
   }
 }
 
-/** The op that adds `target` (alone, or in a value around it) now adds it without env; false when none does. */
-function withoutEnv(target: Located, out: PatchOperation[]): boolean {
+/** The op that adds the container at `path` (alone, or in a value around it) now adds it without env; false when none does. */
+function withoutEnv(path: string, container: Obj, out: PatchOperation[]): boolean {
   for (const op of out) {
-    if (op.op === 'remove' || op.op === 'copy' || !(target.path === op.path || target.path.startsWith(`${op.path}/`))) continue;
-    const value = rebuilt(op.value, target.path.slice(op.path.length + 1), target.container);
+    if (op.op === 'remove' || op.op === 'copy' || !(path === op.path || path.startsWith(`${op.path}/`))) continue;
+    const value = rebuilt(op.value, path.slice(op.path.length + 1), container);
     if (value !== undefined) return (op.value = value), true;
   }
   return false;
@@ -225,8 +213,9 @@ function rebuilt(value: unknown, path: string, container: Obj): unknown {
   const key = slash < 0 ? path : path.slice(0, slash);
   const rest = slash < 0 ? '' : path.slice(slash + 1);
   if (Array.isArray(value)) {
-    const inner = rebuilt(value[Number(key)], rest, container);
-    return inner === undefined ? undefined : value.map((v, i) => (i === Number(key) ? inner : v));
+    const index = Number(key);
+    const inner = rebuilt(value[index], rest, container);
+    return inner === undefined ? undefined : value.map((v, i) => (i === index ? inner : v));
   }
   if (!isObject(value)) return undefined;
   const inner = rebuilt(value[key], rest, container);
