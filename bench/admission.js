@@ -234,15 +234,9 @@ const SIZED = 'no-op node:https, answers sized as podhooks /mutate';
 
 /** A file of uid → the length of podhooks /mutate's answer to that review (default config, as served here). */
 async function answerSizes(name, bodies) {
-  const { parseReview, serialiseReview } = require('../dist/admission/review');
-  const { mutate } = require('../dist/admission/handlers');
-  const { parseConfig } = require('../dist/config');
-  const ctx = { config: parseConfig({}), nativeSidecars: true };
+  const { answer } = require('./handler').mutateHandler();
   const sizes = {};
-  for (const b of bodies) {
-    const req = parseReview(b.toString('utf8'));
-    sizes[req.uid] = Buffer.byteLength(serialiseReview((await mutate(req, ctx)).response));
-  }
+  for (const b of bodies) sizes[JSON.parse(b).request.uid] = Buffer.byteLength(await answer(b.toString('utf8')));
   const file = join(work, `${name}-sizes.json`);
   writeFileSync(file, JSON.stringify(sizes));
   return file;

@@ -8,18 +8,16 @@
 const { compare } = require('fast-json-patch');
 const { reviewBodies, twoHookReviewBody } = require('./corpus');
 const { perCall } = require('./cpu');
-const { parseReview, serialiseReview } = require('../dist/admission/review');
-const { mutate } = require('../dist/admission/handlers');
+const { mutateHandler } = require('./handler');
 const { injectPod } = require('../dist/mutate/inject');
 const { copyOnWritePatch } = require('../dist/mutate/patch');
-const { parseConfig } = require('../dist/config');
 
 const SECONDS = Number(process.argv.find((a) => a.startsWith('--seconds='))?.slice(10) ?? 2);
-const ctx = { config: parseConfig({}), nativeSidecars: true };
+const { ctx, parseReview, answer } = mutateHandler();
 const opts = { config: ctx.config, nativeSidecars: true };
 
 const HANDLER_ONLY = process.argv.includes('--handler');
-const handler = async (b) => Buffer.from(serialiseReview((await mutate(parseReview(b), ctx)).response));
+const handler = async (b) => Buffer.from(await answer(b));
 
 async function stages(name, buffers) {
   const bodies = buffers.map((b) => b.toString('utf8'));

@@ -11,6 +11,7 @@
 'use strict';
 const { execFileSync } = require('node:child_process');
 const { resolve } = require('node:path');
+const { mutateHandler } = require('./handler');
 
 const argv = process.argv.slice(2);
 const opt = (name, d) => Number(argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? d);
@@ -19,11 +20,8 @@ const opt = (name, d) => Number(argv.find((a) => a.startsWith(`--${name}=`))?.sp
 async function measure(dist, workload, seconds, reinvocationFrom) {
   const { reviewBodies, twoHookReviewBody } = require('./corpus');
   const { perCall } = require('./cpu');
-  const { parseReview, serialiseReview } = require(`${dist}/admission/review`);
-  const { mutate } = require(`${dist}/admission/handlers`);
-  const { parseConfig } = require(`${dist}/config`);
-  const ctx = { config: parseConfig({}), nativeSidecars: true };
-  const handler = async (body) => Buffer.from(serialiseReview((await mutate(parseReview(body), ctx)).response));
+  const { answer } = mutateHandler(dist);
+  const handler = async (body) => Buffer.from(await answer(body));
   let bodies;
   if (workload === 'golden corpus') bodies = reviewBodies().map((b) => b.toString());
   else if (workload === 'two-hook pod') bodies = [twoHookReviewBody().toString()];
@@ -34,11 +32,10 @@ async function measure(dist, workload, seconds, reinvocationFrom) {
 /** The two-hook pod injected (by the given build), as the apiserver sends it back on reinvocation. */
 async function reinvocationBody(dist) {
   const { twoHookReviewBody } = require('./corpus');
-  const { mutate } = require(`${dist}/admission/handlers`);
-  const { parseConfig } = require(`${dist}/config`);
+  const { mutate, ctx } = mutateHandler(dist);
   const { applyPatch } = require('fast-json-patch');
   const review = JSON.parse(twoHookReviewBody().toString());
-  const out = await mutate(review.request, { config: parseConfig({}), nativeSidecars: true });
+  const out = await mutate(review.request, ctx);
   review.request.object = applyPatch(review.request.object, JSON.parse(Buffer.from(out.response.patch, 'base64').toString())).newDocument;
   return JSON.stringify(review);
 }
