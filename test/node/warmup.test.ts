@@ -26,6 +26,11 @@ async function create(name: string, annotations: Record<string, string>): Promis
   return ip;
 }
 
+/** The app's check URL (/ready) starts passing. */
+async function appReady(ip: string): Promise<void> {
+  expect((await fetch(`http://${ip}:8080/admin/ready`, { method: 'POST' })).status).toBe(200);
+}
+
 /** The app's own count: [warm-up hits, hits while its /ready still failed]. */
 async function warmCount(ip: string): Promise<[number, number]> {
   const text = await (await fetch(`http://${ip}:8080/warm-count`)).text();
@@ -82,7 +87,7 @@ test('warm-up requests reach the app after the check URL passed and before the p
   })();
   let ready: V1Pod;
   try {
-    expect((await fetch(`http://${ip}:8080/admin/ready`, { method: 'POST' })).status).toBe(200);
+    await appReady(ip);
     ready = await c.node.waitForPod(NS, 'catalog', isReady, 'Ready');
   } catch (err) {
     watching = false;
@@ -124,7 +129,7 @@ test('a failing warm-up with failure=fail ends the runner with exit 3 and its re
     'podhooks.io/warmup-urls': 'GET http://127.0.0.1:8080/warm x2, GET http://127.0.0.1:8080/missing',
     'podhooks.io/pre-online': 'echo "preonline: this hook must not run"',
   });
-  expect((await fetch(`http://${ip}:8080/admin/ready`, { method: 'POST' })).status).toBe(200);
+  await appReady(ip);
   const seenReady: boolean[] = [];
   let watching = true;
   const watcher = (async () => {
@@ -171,7 +176,7 @@ test('with failure=warn a failing request is a warning: the rest are sent and th
     'podhooks.io/warmup-urls': 'GET http://127.0.0.1:8080/missing\nGET http://127.0.0.1:8080/warm x2',
     'podhooks.io/warmup-failure': 'warn',
   });
-  expect((await fetch(`http://${ip}:8080/admin/ready`, { method: 'POST' })).status).toBe(200);
+  await appReady(ip);
   const ready = await c.node.waitForPod(NS, 'search', isReady, 'Ready despite the failed request');
   expect(containerStatus(ready, 'podhooks-preonline')!.restartCount).toBe(0);
   expect(await warmCount(ip)).toEqual([2, 0]);
