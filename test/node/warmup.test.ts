@@ -31,6 +31,14 @@ async function appReady(ip: string): Promise<void> {
   expect((await fetch(`http://${ip}:8080/admin/ready`, { method: 'POST' })).status).toBe(200);
 }
 
+/** The log streamer's output once it shows `line`: tail -F polls once a second, so it trails the hook's own log. */
+function streamedOnce(name: string, line: string): Promise<string> {
+  return eventually(`the log streamer of ${name} to show "${line}"`, async () => {
+    const text = c.node.logs(NS, name, 'podhooks-logs');
+    return text.includes(line) ? text : undefined;
+  });
+}
+
 /** The app's own count: [warm-up hits, hits while its /ready still failed]. */
 async function warmCount(ip: string): Promise<[number, number]> {
   const text = await (await fetch(`http://${ip}:8080/warm-count`)).text();
@@ -115,7 +123,7 @@ test('warm-up requests reach the app after the check URL passed and before the p
   expect(order.every((at, i) => at >= 0 && (i === 0 || at > order[i - 1]))).toBe(true);
   expect(log).toMatch(/pre-online: warm-up finished in \d+\.\d\ds: 5 of 5 requests passed/);
   // The live hook log has the same lines.
-  expect(c.node.logs(NS, 'catalog', 'podhooks-logs')).toContain('[pre-online] podhooks: pre-online: warm-up GET http://127.0.0.1:8080/warm (5/5): HTTP 200');
+  expect(await streamedOnce('catalog', 'warm-up GET http://127.0.0.1:8080/warm (5/5)')).toContain('[pre-online] podhooks: pre-online: warm-up GET http://127.0.0.1:8080/warm (5/5): HTTP 200');
   // Ready came after the last hit (the condition's time has whole seconds).
   const lastHit = loggedAt('catalog', 'app', 'app: warm-up hit 5');
   const readyAt = new Date(ready.status!.conditions!.find((x) => x.type === 'Ready')!.lastTransitionTime!).getTime();
@@ -161,7 +169,7 @@ test('a failing warm-up with failure=fail ends the runner with exit 3 and its re
   expect(await endpointReady('orders', 'orders')).not.toBe(true);
   expect(containerStatus(failed, 'app')!.state!.running).toBeDefined();
   // What `kubectl logs` shows: the requests that passed, the one that failed, and why.
-  const streamed = c.node.logs(NS, 'orders', 'podhooks-logs');
+  const streamed = await streamedOnce('orders', 'warm-up failed');
   expect(streamed).toContain('[pre-online] podhooks: pre-online: warm-up GET http://127.0.0.1:8080/warm (2/2): HTTP 200');
   expect(streamed).toMatch(/\[pre-online\] podhooks: pre-online: warm-up failed: GET http:\/\/127\.0\.0\.1:8080\/missing \(1\/1\): HTTP 404, expected 2xx,3xx/);
   expect(streamed).not.toContain('this hook must not run');
@@ -180,7 +188,7 @@ test('with failure=warn a failing request is a warning: the rest are sent and th
   const ready = await c.node.waitForPod(NS, 'search', isReady, 'Ready despite the failed request');
   expect(containerStatus(ready, 'podhooks-preonline')!.restartCount).toBe(0);
   expect(await warmCount(ip)).toEqual([2, 0]);
-  const log = c.node.logs(NS, 'search', 'podhooks-logs');
+  const log = await streamedOnce('search', 'pod is now online');
   expect(log).toMatch(/\[pre-online\] podhooks: pre-online: warning: warm-up GET http:\/\/127\.0\.0\.1:8080\/missing \(1\/1\): HTTP 404, expected 2xx,3xx \(\d+\.\d\ds\)/);
   expect(log).toMatch(/\[pre-online\] podhooks: pre-online: warning: warm-up finished in \d+\.\d\ds: 2 of 3 requests passed, 1 failed; going on \(podhooks\.io\/warmup-failure: warn\)/);
   expect(log.indexOf('pod is now online')).toBeGreaterThan(log.indexOf('warm-up finished'));
