@@ -14,6 +14,7 @@ import { judge, needsNamespaceFacts } from '../validate/judge';
 import type { Finding } from '../validate/policy';
 import { subjectOf } from '../validate/subject';
 import type { AdmissionRequest, AdmissionResponse } from './review';
+import type { TemplateCache } from './template-cache';
 
 export type Decision = 'allowed' | 'patched' | 'denied' | 'warned' | 'audited';
 
@@ -53,6 +54,8 @@ export interface AdmissionContext {
   /** Per-app pacing of authorization calls: start offset for this pod, in ms. A dry run
    *  must not take a token (the pod will not exist). */
   authzOffset?(pod: V1Pod, namespace: string | undefined, dryRun: boolean): number;
+  /** /mutate's answers kept per pod template (the server's; absent: every pod is injected). */
+  templates?: TemplateCache<Outcome>;
 }
 
 const allow = (uid: string, reason?: string): Outcome => ({ response: { uid, allowed: true }, decision: 'allowed', reason });
@@ -67,10 +70,24 @@ export async function mutate(req: AdmissionRequest, ctx: AdmissionContext, signa
   if (req.operation !== 'CREATE') return allow(req.uid, `operation ${req.operation} is not mutated`);
   const pod = req.object as V1Pod;
   const namespace = req.namespace || pod.metadata?.namespace;
+  const templates = ctx.templates?.enabled ? ctx.templates : undefined;
+  const key = templates?.keyOf(pod, namespace, ctx.nativeSidecars);
+  const kept = key === undefined ? undefined : templates!.answer(key, req.uid);
+  if (kept) return kept;
+  const outside = { consulted: false };
+  const outcome = await injectReviewed(req, pod, namespace, ctx, outside, signal);
+  if (key !== undefined) templates!.settle(key, outcome, outside.consulted);
+  return outcome;
+}
+
+/** The injection answer to one pod; `outside.consulted` says it depended on more than the pod,
+ *  its namespace and the config (so it is not an answer for the pod's template). */
+async function injectReviewed(req: AdmissionRequest, pod: V1Pod, namespace: string | undefined, ctx: AdmissionContext, outside: { consulted: boolean }, signal?: AbortSignal): Promise<Outcome> {
   const prepared = preparePod(pod, ctx.config, namespace, ctx.nativeSidecars);
 
   let imageCommands: Record<string, string[]> | undefined;
   if (prepared.imageLookups.length && ctx.images && ctx.config.registry.enabled) {
+    outside.consulted = true;
     const answers = await ctx.images.commands(pod, namespace, prepared.imageLookups, signal);
     imageCommands = {};
     for (const [container, answer] of Object.entries(answers)) {
@@ -79,9 +96,10 @@ export async function mutate(req: AdmissionRequest, ctx: AdmissionContext, signa
     }
   }
   // Not an annotation problem: denied in invalidAnnotations warn mode too.
+  if (prepared.placement) outside.consulted = true;
   const placement = await checkRuntimeClass(prepared.placement, ctx);
   if (placement.error) return denyPlacement(req.uid, placement.error);
-  const debugNetwork = await debugExposure(prepared, ctx, namespace);
+  const debugNetwork = await debugExposure(prepared, ctx, namespace, outside);
   const result = injectPrepared(prepared, {
     config: ctx.config,
     nativeSidecars: ctx.nativeSidecars,
@@ -90,7 +108,12 @@ export async function mutate(req: AdmissionRequest, ctx: AdmissionContext, signa
     debugAllowFrom: debugNetwork.allowFrom,
     // Called by injection only when it really adds the authz container (not for whitelisted-only
     // ports, denials, or a reinvocation that keeps the offset the pod already has).
-    authzStartOffsetMs: ctx.authzOffset ? () => ctx.authzOffset!(pod, namespace, req.dryRun === true) : undefined,
+    authzStartOffsetMs: ctx.authzOffset
+      ? () => {
+          outside.consulted = true;
+          return ctx.authzOffset!(pod, namespace, req.dryRun === true);
+        }
+      : undefined,
   });
 
   if (result.errors.length) {
@@ -137,9 +160,10 @@ function patched(req: AdmissionRequest, pod: V1Pod, injected: V1Pod, warnings: s
  * from debug.network.allowFrom only when the config or the namespace's label allows it.
  * Labels that cannot be read keep it private, and the answer says so.
  */
-async function debugExposure(prepared: PreparedPod, ctx: AdmissionContext, namespace: string | undefined): Promise<{ allowFrom?: string; warning?: string }> {
+async function debugExposure(prepared: PreparedPod, ctx: AdmissionContext, namespace: string | undefined, outside: { consulted: boolean }): Promise<{ allowFrom?: string; warning?: string }> {
   const net = ctx.config.debug.network;
   if (!prepared.parsed?.spec.debug || !net.allowFrom || net.allNamespaces) return { allowFrom: debugAllowFrom(ctx.config, undefined) };
+  outside.consulted = true;
   const privately = 'podhooks debug: port stays on 127.0.0.1 (kubectl port-forward);';
   if (!namespace || !ctx.namespaces) return { warning: `${privately} namespace labels cannot be read` };
   try {

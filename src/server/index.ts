@@ -3,7 +3,8 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { mutate, mutatePlacement, validate, type AdmissionContext } from '../admission/handlers';
+import { mutate, mutatePlacement, validate, type AdmissionContext, type Outcome } from '../admission/handlers';
+import { TemplateCache, type TemplateLookup } from '../admission/template-cache';
 import { authzPacing } from '../authz/pacing';
 import { startPolicyAudit } from '../audit/serve';
 import type { Config } from '../config';
@@ -35,6 +36,12 @@ const METRICS_MAX_CONNECTIONS = 32;
 function bound(server: HttpServer | HttpsServer, max: number, port: 'webhook' | 'metrics', metrics: Metrics): void {
   server.maxConnections = max;
   server.on('drop', () => metrics.connectionsDropped.inc({ port }));
+}
+
+/** The per-template answers, each lookup counted (children bound once: no label lookup per review). */
+function templateCache(entries: number, metrics: Metrics): TemplateCache<Outcome> {
+  const counters = new Map((['hit', 'miss', 'not-kept'] as TemplateLookup[]).map((r) => [r, metrics.templateCache.labels(r)]));
+  return new TemplateCache(entries, (result) => counters.get(result)!.inc());
 }
 
 function listen(server: HttpServer | HttpsServer, port: number, address: string): Promise<number> {
@@ -91,6 +98,7 @@ export async function startServer(config: Config, logger: Logger, metrics = new 
         )
       : undefined,
     authzOffset: authzPacing(config).offset,
+    templates: templateCache(config.server.templateCacheEntries, metrics),
   };
 
   const policyAudit = await startPolicyAudit(config, cluster, logger, metrics);

@@ -142,6 +142,22 @@ describe('podhooks serve', () => {
     expect(text).toMatch(/podhooks_bad_requests_total\{reason="too-large"\} [1-9]/);
   });
 
+  test('replicas of one template get the same patch, each with its own uid, counted as template cache hits', async () => {
+    const replica = (name: string) => ({ ...hookPod, metadata: { ...hookPod.metadata, name, annotations: { 'podhooks.io/pre-start': 'echo replica' } } });
+    const hits = async () => Number((await metricsText(ph)).match(/podhooks_mutate_template_cache_total\{result="hit"\} (\d+)/)?.[1] ?? 0);
+    const before = await hits();
+    const answers = [];
+    for (const name of ['web-1', 'web-2', 'web-3']) {
+      const body = review(replica(name));
+      const answer = (await post(ph, '/mutate', JSON.stringify(body))).json().response;
+      expect(answer.uid).toBe(body.request.uid);
+      answers.push(answer.patch);
+    }
+    expect(new Set(answers).size).toBe(1);
+    expect(await hits()).toBe(before + 2);
+    expect(await metricsText(ph)).toMatch(/podhooks_mutate_template_cache_total\{result="miss"\} [1-9]/);
+  });
+
   test('latency buckets reach server.webhookTimeoutSeconds (10 here), with one at 80% of it, and no further', async () => {
     const text = await metricsText(ph);
     const les = [...text.matchAll(/podhooks_admission_duration_seconds_bucket\{le="([^"]+)",webhook="mutate",decision="patched"\}/g)].map((m) => m[1]);

@@ -1,0 +1,185 @@
+// /mutate answers kept per pod template (src/admission/template-cache.ts): a replica of a
+// template gets exactly the answer injecting it would give, with its own uid; answers that
+// consulted anything outside the pod are never reused; memory stays bounded.
+import fc from 'fast-check';
+import type { V1Pod } from '@kubernetes/client-node';
+import { mutate, type AdmissionContext, type Outcome } from '../../src/admission/handlers';
+import type { AdmissionRequest } from '../../src/admission/review';
+import { TemplateCache, type TemplateLookup } from '../../src/admission/template-cache';
+import { parseConfig, type Config } from '../../src/config';
+import { pod } from './arbitrary-pods';
+
+const json = <T>(x: T): T => JSON.parse(JSON.stringify(x));
+const review = (object: V1Pod, uid: string, extra: Partial<AdmissionRequest> = {}): AdmissionRequest => ({ uid, kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', namespace: object.metadata?.namespace, object, ...extra });
+
+function cachedContext(config: Config, nativeSidecars: boolean, extra: Partial<AdmissionContext> = {}, capacity = 512) {
+  const lookups: TemplateLookup[] = [];
+  const ctx: AdmissionContext = { config, nativeSidecars, templates: new TemplateCache<Outcome>(capacity, (r) => lookups.push(r)), ...extra };
+  return { ctx, lookups };
+}
+
+/** What differs between replicas of one template as the apiserver sends them. */
+const replicaOf = fc.record({
+  name: fc.option(fc.stringMatching(/^[a-z0-9]{5}$/).map((s) => `web-7d4b9c6f5-${s}`), { nil: undefined }),
+  uid: fc.option(fc.uuid(), { nil: undefined }),
+  creationTimestamp: fc.option(fc.constant('2026-12-01T10:00:00Z'), { nil: undefined }),
+  resourceVersion: fc.option(fc.constantFrom('1', '4711'), { nil: undefined }),
+  generation: fc.option(fc.integer({ min: 0, max: 3 }), { nil: undefined }),
+  managedFields: fc.option(fc.date({ min: new Date('2026-01-01'), max: new Date('2027-01-01'), noInvalidDate: true }).map((t) => [{ manager: 'kube-controller-manager', operation: 'Update', apiVersion: 'v1', time: t.toISOString(), fieldsType: 'FieldsV1', fieldsV1: {} }]), { nil: undefined }),
+});
+
+const withReplica = (p: V1Pod, r: Record<string, unknown>): V1Pod => {
+  const metadata: Record<string, unknown> = { ...p.metadata };
+  for (const [k, v] of Object.entries(r)) {
+    if (v === undefined) delete metadata[k];
+    else metadata[k] = v;
+  }
+  return json({ ...p, metadata });
+};
+
+const setups: [string, Config, boolean][] = [
+  ['defaults, native sidecars', parseConfig({}), true],
+  ['defaults, classic sidecars', parseConfig({}), false],
+  ['warn mode, excluded containers', parseConfig({ injection: { invalidAnnotations: 'warn', excludedContainers: ['agent*'] } }), true],
+];
+
+describe.each(setups)('a replica gets the answer injecting it gives (%s)', (_, config, native) => {
+  test('over generated pods, from the kept answer of another replica', async () => {
+    const uncached: AdmissionContext = { config, nativeSidecars: native };
+    const { ctx, lookups } = cachedContext(config, native);
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(pod, replicaOf, replicaOf, async (p, first, second) => {
+        const a = withReplica(p, first);
+        const b = withReplica(p, second);
+        await mutate(review(a, `first-${++n}`), ctx);
+        const before = lookups.length;
+        const kept = await mutate(review(b, `second-${n}`), ctx);
+        expect(lookups[before]).toBe('hit');
+        expect(kept).toEqual(await mutate(review(b, `second-${n}`), uncached));
+      }),
+      { numRuns: 500 },
+    );
+    expect(lookups.filter((r) => r === 'hit')).toHaveLength(500);
+  });
+});
+
+/** A change that makes another template: anything injection may read. */
+const templateEdit = fc.oneof(
+  fc.record({ where: fc.constant('annotations'), key: fc.constantFrom('podhooks.io/pre-start', 'podhooks.io/pre-online', 'podhooks.io/inject', 'podhooks.io/containers', 'podhooks.io/status'), value: fc.constantFrom('true', 'false', 'echo again', '*', '{}') }),
+  fc.record({ where: fc.constant('labels'), key: fc.constantFrom('podhooks.io/inject', 'podhooks.io/workload'), value: fc.constantFrom('false', 'batch', 'online') }),
+  fc.record({ where: fc.constant('namespace'), key: fc.constant(''), value: fc.constantFrom('other', 'kube-system', 'podhooks') }),
+  fc.record({ where: fc.constant('spec'), key: fc.constantFrom('terminationGracePeriodSeconds', 'restartPolicy'), value: fc.constantFrom('Never', '7') }),
+);
+
+function edited(p: V1Pod, { where, key, value }: { where: string; key: string; value: string }): V1Pod {
+  const q = json(p);
+  if (where === 'namespace') q.metadata!.namespace = value;
+  else if (where === 'spec') (q.spec as Record<string, unknown>)[key] = key === 'restartPolicy' ? value : Number(value);
+  else (q.metadata as Record<string, Record<string, string>>)[where] = { ...(q.metadata as Record<string, Record<string, string>>)[where], [key]: value };
+  return q;
+}
+
+describe.each(setups)('another template is never answered from a kept answer (%s)', (_, config, native) => {
+  test('over generated pods and edits of what injection reads', async () => {
+    const uncached: AdmissionContext = { config, nativeSidecars: native };
+    const { ctx } = cachedContext(config, native);
+    await fc.assert(
+      fc.asyncProperty(pod, templateEdit, async (p, edit) => {
+        await mutate(review(p, 'template'), ctx);
+        const q = edited(p, edit);
+        expect(await mutate(review(q, 'other'), ctx)).toEqual(await mutate(review(q, 'other'), uncached));
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+const hooked = (annotations: Record<string, string>, container: Partial<V1Pod['spec']> = {}): V1Pod => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { generateName: 'web-5f6d7-', namespace: 'shop', labels: { app: 'web' }, annotations },
+  spec: { containers: [{ name: 'app', image: 'registry.example.com/web:1', command: ['/app'], ports: [{ containerPort: 8443 }] }], ...container },
+});
+
+test('another template (an annotation, a label, the namespace) is not answered from the kept one', async () => {
+  const { ctx, lookups } = cachedContext(parseConfig({}), true);
+  const p = hooked({ 'podhooks.io/pre-start': 'echo one' });
+  await mutate(review(p, 'a'), ctx);
+  const timeout = hooked({ 'podhooks.io/pre-start': 'echo one', 'podhooks.io/pre-start-timeout': '9' });
+  const other = await mutate(review(timeout, 'b'), ctx);
+  expect(other).toEqual(await mutate(review(timeout, 'b'), { config: ctx.config, nativeSidecars: true }));
+  expect(Buffer.from(other.response.patch!, 'base64').toString()).toContain('"value":"9"');
+  await mutate(review({ ...p, metadata: { ...p.metadata, labels: { app: 'web', tier: 'x' } } }, 'c'), ctx);
+  await mutate(review(p, 'd', { namespace: 'other' }), ctx);
+  expect(lookups).toEqual(['miss', 'miss', 'miss', 'miss']);
+  expect((await mutate(review(p, 'e'), ctx)).response.uid).toBe('e');
+  expect(lookups[4]).toBe('hit');
+});
+
+test('answers that consulted a pacing token, a registry or namespace labels are worked out for every pod', async () => {
+  const offsets: number[] = [];
+  const authz = cachedContext(parseConfig({}), true, { authzOffset: () => (offsets.push(offsets.length * 100), offsets.length * 100) });
+  const p = hooked({ 'podhooks.io/authz': 'true' });
+  const one = await mutate(review(p, 'a'), authz.ctx);
+  const two = await mutate(review(p, 'b'), authz.ctx);
+  expect(offsets).toHaveLength(2);
+  expect(one.response.patch).not.toBe(two.response.patch); // each pod its own start offset
+  expect(authz.lookups).toEqual(['not-kept', 'not-kept']);
+
+  let registryCalls = 0;
+  const images = { commands: async () => (registryCalls++, { app: ['/from-registry'] }) };
+  const registry = cachedContext(parseConfig({}), true, { images });
+  const noCommand = hooked({ 'podhooks.io/pre-start': 'echo hi' });
+  delete noCommand.spec!.containers[0].command;
+  await mutate(review(noCommand, 'a'), registry.ctx);
+  await mutate(review(noCommand, 'b'), registry.ctx);
+  expect(registryCalls).toBe(2);
+  expect(registry.lookups).toEqual(['not-kept', 'not-kept']);
+
+  const asked: string[] = [];
+  const network = parseConfig({ debug: { network: { allowFrom: '10.0.0.0/8' } } });
+  const labels = cachedContext(network, true, { namespaces: { labels: async (ns) => (asked.push(ns), { 'podhooks.io/debug-network': 'allowed' }) } });
+  await mutate(review(hooked({ 'podhooks.io/debug': 'true' }), 'a'), labels.ctx);
+  await mutate(review(hooked({ 'podhooks.io/debug': 'true' }), 'b'), labels.ctx);
+  expect(asked).toEqual(['shop', 'shop']);
+});
+
+test('a kept answer cannot be changed through the answer a review got', async () => {
+  const { ctx } = cachedContext(parseConfig({}), true);
+  const p = hooked({ 'podhooks.io/pre-start': 'echo hi', 'podhooks.io/unknown': 'x' });
+  await mutate(review(p, 'a'), ctx);
+  const hit = await mutate(review(p, 'b'), ctx);
+  expect(hit.response.uid).toBe('b');
+  expect(() => hit.response.warnings!.push('more')).toThrow(TypeError);
+  expect((await mutate(review(p, 'c'), ctx)).response.uid).toBe('c');
+});
+
+test('bounded: no more entries than its capacity, no entry above 64K characters, none at capacity 0', async () => {
+  const { ctx, lookups } = cachedContext(parseConfig({}), true, {}, 3);
+  for (let i = 0; i < 10; i++) await mutate(review(hooked({ 'podhooks.io/pre-start': `echo ${i}` }), `u${i}`), ctx);
+  expect(ctx.templates!.size).toBe(3);
+  await mutate(review(hooked({ 'podhooks.io/pre-start': 'echo 0' }), 'again'), ctx); // the least recent went first
+  expect(lookups.at(-1)).toBe('miss');
+
+  const big = hooked({ 'podhooks.io/pre-start': 'echo hi', note: 'x'.repeat(70_000) });
+  await mutate(review(big, 'big'), ctx);
+  expect(lookups.at(-1)).toBe('not-kept');
+
+  const off = cachedContext(parseConfig({}), true, {}, 0);
+  await mutate(review(hooked({ 'podhooks.io/pre-start': 'echo hi' }), 'a'), off.ctx);
+  await mutate(review(hooked({ 'podhooks.io/pre-start': 'echo hi' }), 'b'), off.ctx);
+  expect(off.lookups).toEqual([]);
+  expect(off.ctx.templates!.size).toBe(0);
+});
+
+test('a metadata that is not an object keys apart from any object form', () => {
+  const cache = new TemplateCache<Outcome>(8);
+  const asArray = { metadata: ['a', 'b'] } as unknown as V1Pod;
+  const asObject = { metadata: { 0: 'a', 1: 'b' } } as unknown as V1Pod;
+  const asString = { metadata: 'ab' } as unknown as V1Pod;
+  const keys = new Set([asArray, asObject, asString].map((p) => cache.keyOf(p, 'shop', true)));
+  expect(keys.size).toBe(3);
+  expect(cache.keyOf(asObject, 'shop', true)).not.toBe(cache.keyOf(asObject, 'shop', false));
+  expect(cache.keyOf(asObject, 'shop', true)).not.toBe(cache.keyOf(asObject, undefined, true));
+});
