@@ -3,7 +3,8 @@
 // server) and Kubernetes' own e2e webhook (agnhost), in one run, on one machine, with the
 // servers on Node 20 (the machine's) and on Node 24 (the image's):
 //   - throughput and latency at saturation (wrk over HTTPS keep-alive), for the golden
-//     corpus (5-10 KB reviews) and for the 6 KB two-hook pod (preStart + preOnline),
+//     corpus (5-10 KB reviews) and for the 6 KB two-hook pod (preStart + preOnline) as
+//     replicas of one template and as one template per pod,
 //   - latency at a fixed 1,000 req/s, peak RSS, start-to-ready time,
 //   - pod-create latency on a real control plane: podhooks' webhooks, the same webhooks on a
 //     no-op server (for the pods as written and for the injected pods, which isolates
@@ -19,7 +20,7 @@ const { connect } = require('node:net');
 const https = require('node:https');
 const os = require('node:os');
 const { join, resolve } = require('node:path');
-const { reviewBodies, twoHookReviewBody } = require('./corpus');
+const { reviewBodies, twoHookReplicaBodies, twoHookTemplateBodies } = require('./corpus');
 const { report } = require('./report');
 const tools = require('../test/helpers/tools');
 
@@ -34,6 +35,8 @@ const DURATION = QUICK ? 3 : 10;
 const ROUNDS = QUICK ? 1 : 3;
 const PACED_SECONDS = QUICK ? 3 : 10;
 const CONNECTIONS = 32;
+/** Reviews of the two-hook pod per workload: more templates than server.templateCacheEntries (512). */
+const REPLICAS = 2000;
 
 /**
  * Node 24, the webhook image's runtime: the npm registry's `node` package, cached where
@@ -246,9 +249,13 @@ const range = (bodies) => `${Math.min(...bodies.map((b) => b.length))}-${Math.ma
 
 async function main() {
   const corpus = reviewBodies();
-  const twoHook = [twoHookReviewBody()];
-  const lists = { corpus: listFile('review', corpus), twoHook: listFile('two-hook', twoHook) };
-  const sizes = { corpus: await answerSizes('corpus', corpus), twoHook: await answerSizes('two-hook', twoHook) };
+  // The two-hook pod as a Deployment's replicas (one template: podhooks answers from its
+  // per-template cache) and as an Indexed Job's completions (every pod its own template,
+  // more of them than the cache holds: every review is injected).
+  const twoHook = twoHookReplicaBodies(REPLICAS);
+  const templates = twoHookTemplateBodies(REPLICAS);
+  const lists = { corpus: listFile('review', corpus), twoHook: listFile('two-hook', twoHook), templates: listFile('template', templates) };
+  const sizes = { corpus: await answerSizes('corpus', corpus), twoHook: await answerSizes('two-hook', twoHook), templates: await answerSizes('template', templates) };
   const certs = join(work, 'certs');
   execFileSync(process.execPath, [join(ROOT, 'bin/podhooks.js'), 'certs', '--out-dir', certs], { stdio: 'ignore' });
   const cert = join(certs, 'tls.crt');
@@ -272,19 +279,21 @@ async function main() {
     podhooks('/mutate'),
     podhooks('/validate'),
   ].filter((p) => !ONLY || p.name.includes(ONLY));
-  console.log(`bench: ${corpus.length} corpus reviews of ${range(corpus)}, the two-hook pod's review ${range(twoHook)}; ${DURATION} s per run, ${CONNECTIONS} connections`);
+  console.log(`bench: ${corpus.length} corpus reviews of ${range(corpus)}, ${REPLICAS} two-hook pod reviews of ${range(twoHook)} (one template) and of ${range(templates)} (one template each); ${DURATION} s per run, ${CONNECTIONS} connections`);
   for (const node of SERVER_NODES) {
     console.log(`bench: servers on Node ${node.version}`);
     const results = await measureAll(peers, node.path, lists.corpus, sizes.corpus);
     // The issue's reference pod: /validate has nothing to say about it, so /mutate and its peers only.
-    const twoHookResults = await measureAll(peers.filter((p) => p.name !== 'podhooks /validate'), node.path, lists.twoHook, sizes.twoHook);
+    const mutating = peers.filter((p) => p.name !== 'podhooks /validate');
+    const twoHookResults = await measureAll(mutating, node.path, lists.twoHook, sizes.twoHook);
+    const templateResults = await measureAll(mutating, node.path, lists.templates, sizes.templates);
     if (ONLY) {
-      [...results, ...twoHookResults].forEach((r) => console.log(JSON.stringify(r)));
+      [...results, ...twoHookResults, ...templateResults].forEach((r) => console.log(JSON.stringify(r)));
       continue;
     }
     const ready = { cold: await startToReady(true, node.path), warm: await startToReady(false, node.path) };
     const cluster = args.has('--no-cluster') ? undefined : podCreate(node.path);
-    report(node.version, { corpus: results, twoHook: twoHookResults }, ready, cluster, { write: !args.has('--no-write') && !QUICK, rounds: ROUNDS, duration: DURATION, connections: CONNECTIONS, pacedSeconds: PACED_SECONDS, k8sVersion: K8S_VERSION });
+    report(node.version, { corpus: results, twoHook: twoHookResults, templates: templateResults }, ready, cluster, { write: !args.has('--no-write') && !QUICK, rounds: ROUNDS, duration: DURATION, connections: CONNECTIONS, pacedSeconds: PACED_SECONDS, k8sVersion: K8S_VERSION });
   }
 }
 

@@ -119,27 +119,60 @@ function reviewBodies() {
   return bodies;
 }
 
-/**
- * The issue's reference pod: one app container with preStart and preOnline (plus the hook
- * log stream), as the apiserver sends it, padded with configuration env vars to 6 KB.
- */
-function twoHookReviewBody() {
-  const pod = defaulted(
+/** The issue's reference pod: one app container with preStart and preOnline (plus the hook log stream). */
+function twoHookPod() {
+  return defaulted(
     {
       metadata: { name: 'checkout-7d4b9c6f5-x2k9q', namespace: 'shop', labels: { app: 'checkout' }, annotations: { 'podhooks.io/pre-start': './warm-caches.sh', 'podhooks.io/pre-online': './register.sh', 'podhooks.io/check-url': 'http://localhost:8080/healthz', 'podhooks.io/log-stream': 'true' } },
       spec: { containers: [{ name: 'app', image: 'registry.example.com/shop/checkout:1.4.2', command: ['/app/checkout'], ports: [{ containerPort: 8080, protocol: 'TCP' }] }] },
     },
     0,
   );
-  let body = Buffer.from(JSON.stringify(review(pod, 0)));
+}
+
+/** The review of `pod`, padded with configuration env vars to 6 KB, as the apiserver sends it. */
+function paddedReview(pod, i) {
+  let body = Buffer.from(JSON.stringify(review(pod, i)));
   for (let k = 0; body.length < 6144; k++) {
     pod.spec.containers[0].env.push({ name: `FEATURE_FLAG_${k}`, value: `enabled-for-shop-canary-cohort-${k}` });
-    body = Buffer.from(JSON.stringify(review(pod, 0)));
+    body = Buffer.from(JSON.stringify(review(pod, i)));
   }
   return body;
 }
 
-module.exports = { reviewBodies, twoHookReviewBody };
+/** The 6 KB two-hook pod's review: the issue's reference pod. */
+function twoHookReviewBody() {
+  return paddedReview(twoHookPod(), 0);
+}
+
+/**
+ * `n` pods of the two-hook pod's template as a ReplicaSet's create: each with its own name,
+ * managedFields time and review uid. podhooks answers them from its per-template cache.
+ */
+function twoHookReplicaBodies(n) {
+  return Array.from({ length: n }, (_, i) => {
+    const pod = twoHookPod();
+    pod.metadata.name = `checkout-7d4b9c6f5-${(i + 46656).toString(36).slice(-5)}`;
+    pod.metadata.managedFields[0].time = new Date(Date.UTC(2026, 10, 25, 10) + i * 1000).toISOString().replace('.000', '');
+    return paddedReview(pod, 100_000 + i);
+  });
+}
+
+/**
+ * `n` pods each of its own template, as an Indexed Job's completions (their completion
+ * index annotation differs): more templates than server.templateCacheEntries (512), so in
+ * rotation every review misses the cache and is injected.
+ */
+function twoHookTemplateBodies(n) {
+  return Array.from({ length: n }, (_, i) => {
+    const pod = twoHookPod();
+    pod.metadata.name = `checkout-${i}-x2k9q`;
+    pod.metadata.annotations['batch.kubernetes.io/job-completion-index'] = String(i);
+    return paddedReview(pod, 200_000 + i);
+  });
+}
+
+module.exports = { reviewBodies, twoHookReviewBody, twoHookReplicaBodies, twoHookTemplateBodies };
 
 if (require.main === module) {
   const bodies = reviewBodies();

@@ -16,8 +16,8 @@ export class LruCache<K, V> {
   }
 
   get(key: K): V | undefined {
-    if (!this.map.has(key)) return undefined;
-    const value = this.map.get(key) as V;
+    const value = this.map.get(key);
+    if (value === undefined) return undefined;
     this.map.delete(key);
     this.map.set(key, value);
     return value;

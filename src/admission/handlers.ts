@@ -64,8 +64,9 @@ function isPod(req: AdmissionRequest): boolean {
   return req.kind.kind === 'Pod' && (req.kind.group ?? '') === '' && !req.subResource;
 }
 
-/** `signal` fires when the apiserver gives up on this review (its timeout, or it closed the connection). */
-export async function mutate(req: AdmissionRequest, ctx: AdmissionContext, signal?: AbortSignal): Promise<Outcome> {
+/** `givenUp()`: a signal that fires when the apiserver gives up on this review (its timeout, or it
+ *  closed the connection); asked for only when the answer waits on a registry. */
+export async function mutate(req: AdmissionRequest, ctx: AdmissionContext, givenUp?: () => AbortSignal): Promise<Outcome> {
   if (!isPod(req)) return allow(req.uid, `kind ${req.kind.kind} is not mutated`);
   if (req.operation !== 'CREATE') return allow(req.uid, `operation ${req.operation} is not mutated`);
   const pod = req.object as V1Pod;
@@ -75,20 +76,20 @@ export async function mutate(req: AdmissionRequest, ctx: AdmissionContext, signa
   const kept = key === undefined ? undefined : templates!.answer(key, req.uid);
   if (kept) return kept;
   const outside = { consulted: false };
-  const outcome = await injectReviewed(req, pod, namespace, ctx, outside, signal);
+  const outcome = await injectReviewed(req, pod, namespace, ctx, outside, givenUp);
   if (key !== undefined) templates!.settle(key, outcome, outside.consulted);
   return outcome;
 }
 
 /** The injection answer to one pod; `outside.consulted` says it depended on more than the pod,
  *  its namespace and the config (so it is not an answer for the pod's template). */
-async function injectReviewed(req: AdmissionRequest, pod: V1Pod, namespace: string | undefined, ctx: AdmissionContext, outside: { consulted: boolean }, signal?: AbortSignal): Promise<Outcome> {
+async function injectReviewed(req: AdmissionRequest, pod: V1Pod, namespace: string | undefined, ctx: AdmissionContext, outside: { consulted: boolean }, givenUp?: () => AbortSignal): Promise<Outcome> {
   const prepared = preparePod(pod, ctx.config, namespace, ctx.nativeSidecars);
 
   let imageCommands: Record<string, string[]> | undefined;
   if (prepared.imageLookups.length && ctx.images && ctx.config.registry.enabled) {
     outside.consulted = true;
-    const answers = await ctx.images.commands(pod, namespace, prepared.imageLookups, signal);
+    const answers = await ctx.images.commands(pod, namespace, prepared.imageLookups, givenUp?.());
     imageCommands = {};
     for (const [container, answer] of Object.entries(answers)) {
       if (answer instanceof Error) prepared.errors.push(`container ${container}: ${answer.message}; set annotation podhooks.io/entrypoint.${container} or add command to the container`);

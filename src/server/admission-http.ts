@@ -9,8 +9,9 @@ import type { Logger } from '../log';
 import type { Metrics } from '../metrics';
 
 export type Webhook = 'mutate' | 'validate' | 'placement';
-/** `signal` fires when the apiserver gives up on the review: work done for it should stop. */
-export type Decide = (req: AdmissionRequest, ctx: AdmissionContext, signal?: AbortSignal) => Promise<Outcome>;
+/** `givenUp()` is a signal that fires when the apiserver gives up on the review: work done for
+ *  it should stop. Made on the first call (a decision that waits on nothing never calls it). */
+export type Decide = (req: AdmissionRequest, ctx: AdmissionContext, givenUp?: () => AbortSignal) => Promise<Outcome>;
 
 export interface AdmissionHttpOptions {
   ctx: AdmissionContext;
@@ -59,21 +60,31 @@ function parseTimeout(url: string, q: number): number | undefined {
 /**
  * A signal that fires when the apiserver stops waiting: the connection closes before the
  * answer, or the review's timeout is nearly up (answered a little early, so a denial that
- * says why arrives instead of the apiserver's own "context deadline exceeded").
+ * says why arrives instead of the apiserver's own "context deadline exceeded"). Made only
+ * when a decision asks for it (one that waits on a registry): most never wait on anything.
  */
-function givesUp(req: IncomingMessage, res: ServerResponse): { signal: AbortSignal; done(): void } {
-  const controller = new AbortController();
+function givesUp(req: IncomingMessage, res: ServerResponse): { signal(): AbortSignal; done(): void } {
+  const since = Date.now();
+  let controller: AbortController | undefined;
+  let timer: NodeJS.Timeout | undefined;
   const onClose = () => {
-    if (!res.writableFinished) controller.abort(new Error('the apiserver closed the connection before the answer'));
+    if (!res.writableFinished) controller!.abort(new Error('the apiserver closed the connection before the answer'));
   };
-  res.once('close', onClose);
-  const timeout = reviewTimeoutMs(req.url);
-  const timer = timeout
-    ? setTimeout(() => controller.abort(new Error(`the apiserver's timeout for this review (${timeout / 1000}s, the webhook's timeoutSeconds) is nearly up`)), Math.max(timeout * 0.8, timeout - 500))
-    : undefined;
   return {
-    signal: controller.signal,
+    signal() {
+      if (controller) return controller.signal;
+      controller = new AbortController();
+      if (req.socket.destroyed) onClose();
+      else res.once('close', onClose);
+      const timeout = reviewTimeoutMs(req.url);
+      if (timeout) {
+        const left = Math.max(timeout * 0.8, timeout - 500) - (Date.now() - since);
+        timer = setTimeout(() => controller!.abort(new Error(`the apiserver's timeout for this review (${timeout / 1000}s, the webhook's timeoutSeconds) is nearly up`)), Math.max(left, 0));
+      }
+      return controller.signal;
+    },
     done() {
+      if (!controller) return;
       if (timer) clearTimeout(timer);
       res.off('close', onClose);
     },

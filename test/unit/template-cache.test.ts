@@ -75,7 +75,7 @@ const templateEdit = fc.oneof(
 function edited(p: V1Pod, { where, key, value }: { where: string; key: string; value: string }): V1Pod {
   const q = json(p);
   if (where === 'namespace') q.metadata!.namespace = value;
-  else if (where === 'spec') (q.spec as Record<string, unknown>)[key] = key === 'restartPolicy' ? value : Number(value);
+  else if (where === 'spec') (q.spec as unknown as Record<string, unknown>)[key] = key === 'restartPolicy' ? value : Number(value);
   else (q.metadata as Record<string, Record<string, string>>)[where] = { ...(q.metadata as Record<string, Record<string, string>>)[where], [key]: value };
   return q;
 }
