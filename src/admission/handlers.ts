@@ -72,12 +72,11 @@ export async function mutate(req: AdmissionRequest, ctx: AdmissionContext, given
   const pod = req.object as V1Pod;
   const namespace = req.namespace || pod.metadata?.namespace;
   const templates = ctx.templates?.enabled ? ctx.templates : undefined;
-  const key = templates?.keyOf(pod, namespace, ctx.nativeSidecars);
-  const kept = key === undefined ? undefined : templates!.answer(key, req.uid);
+  const kept = templates?.answer(pod, namespace, ctx.nativeSidecars, req.uid);
   if (kept) return kept;
   const outside = { consulted: false };
   const outcome = await injectReviewed(req, pod, namespace, ctx, outside, givenUp);
-  if (key !== undefined) templates!.settle(key, outcome, outside.consulted);
+  templates?.settle(pod, namespace, ctx.nativeSidecars, outcome, outside.consulted);
   return outcome;
 }
 

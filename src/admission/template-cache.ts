@@ -1,82 +1,159 @@
 // Answers worked out once per pod template. A Deployment's replicas, a Job's completions and
 // a DaemonSet's pods reach /mutate identical but for their name and bookkeeping, and
 // podhooks' answer to a pod is a function of the pod, its namespace and the config. So
-// the answer is kept, keyed by the pod without the fields that differ between replicas,
-// and the next replica gets it with its own request uid, without being injected again.
-// An answer that consulted anything outside the pod (an image's ENTRYPOINT from its
-// registry, RuntimeClasses, namespace labels, an authz pacing token) is never kept: those
-// change, or are per pod.
-import type { V1ObjectMeta, V1Pod } from '@kubernetes/client-node';
-import { LruCache } from '../lru';
+// the answer is kept with the pod it answered, and a later pod that equals it (all but
+// the fields that differ between replicas) gets it with its own request uid, without
+// being injected again. An answer that consulted anything outside the pod (an image's
+// ENTRYPOINT from its registry, RuntimeClasses, namespace labels, an authz pacing token)
+// is never kept: those change, or are per pod.
+import type { V1Pod } from '@kubernetes/client-node';
 
 /** What becomes of one review's lookup (the metric's `result` label). */
 export type TemplateLookup = 'hit' | 'miss' | 'not-kept';
 
-/** An entry larger than this (key and answer, in characters) is not kept: memory stays bounded
- *  at capacity × this even for pods near the apiserver's size limit. Pods are a few KB. */
-export const MAX_ENTRY_CHARS = 64 * 1024;
+/** An entry larger than this (the pod's JSON and the patch, in characters) is not kept, so
+ *  memory stays bounded for pods near the apiserver's size limit. Pods are a few KB. */
+export const MAX_ENTRY_CHARS = 32 * 1024;
+
+/** Templates kept per group of pods that share owner, generateName, pod-template-hash and image. */
+export const GROUP_SIZE = 4;
+
+/** Metadata that differs between replicas of one template and that injection never reads
+ *  (a unit test varies them and compares answers with injecting each pod). */
+const PER_REPLICA = new Set(['name', 'uid', 'resourceVersion', 'creationTimestamp', 'managedFields', 'generation']);
 
 interface Answer {
   response: { uid: string; patch?: string };
 }
 
-/**
- * The pod as a template: metadata without the fields that differ between replicas of one
- * template and that injection never reads (a unit test varies them and compares answers).
- */
-export function templateOf(pod: V1Pod): V1Pod {
-  const meta = pod.metadata as unknown;
-  // A hostile metadata that is not a plain object stays as it is in the key.
-  if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) return pod;
-  const { name, uid, resourceVersion, creationTimestamp, managedFields, generation, ...template } = meta as V1ObjectMeta;
-  return { ...pod, metadata: template };
+interface Entry<T> {
+  pod: V1Pod;
+  answer: T;
 }
 
 export class TemplateCache<T extends Answer> {
-  private readonly answers: LruCache<string, T>;
+  /** Least recently used group first (Map keeps insertion order). */
+  private readonly groups = new Map<string, Entry<T>[]>();
+  private entries = 0;
 
-  /** `capacity` 0 keeps nothing (every review is injected). `counted` sees every lookup's result. */
+  /** `capacity`: templates kept (0 keeps none: every pod is injected). `counted` sees every lookup's result. */
   constructor(
-    capacity: number,
+    readonly capacity: number,
     private readonly counted: (result: TemplateLookup) => void = () => {},
-  ) {
-    this.answers = new LruCache(capacity);
-  }
+  ) {}
 
   get enabled(): boolean {
-    return this.answers.capacity > 0;
+    return this.capacity > 0;
   }
 
   get size(): number {
-    return this.answers.size;
+    return this.entries;
   }
 
-  /** The key of a pod's answer: everything injection reads (the pod as a template, the
-   *  namespace it is created in, native or classic sidecars). */
-  keyOf(pod: V1Pod, namespace: string | undefined, nativeSidecars: boolean): string {
-    return JSON.stringify([namespace ?? null, nativeSidecars, templateOf(pod)]);
-  }
-
-  /** The kept answer for `key`, as the answer to the review `uid`; undefined on a miss. */
-  answer(key: string, uid: string): T | undefined {
-    const kept = this.answers.get(key);
-    if (kept === undefined) return undefined;
+  /** The answer kept for a pod equal to `pod` as a template, as the answer to the review `uid`. */
+  answer(pod: V1Pod, namespace: string | undefined, nativeSidecars: boolean, uid: string): T | undefined {
+    const group = this.groups.get(groupOf(pod, namespace, nativeSidecars));
+    const entry = group?.find((e) => sameTemplate(e.pod, pod));
+    if (!entry) return undefined;
     this.counted('hit');
-    return { ...kept, response: { ...kept.response, uid } };
+    return { ...entry.answer, response: { ...entry.answer.response, uid } };
   }
 
-  /** Records a computed answer; kept only if it depended on nothing but the key. */
-  settle(key: string, answer: T, consultedOutside: boolean): void {
-    if (consultedOutside || key.length + (answer.response.patch?.length ?? 0) > MAX_ENTRY_CHARS) {
+  /** Records a computed answer; kept only if it depended on nothing but the pod, its namespace and the config. */
+  settle(pod: V1Pod, namespace: string | undefined, nativeSidecars: boolean, answer: T, consultedOutside: boolean): void {
+    if (consultedOutside || sizeOf(pod) + (answer.response.patch?.length ?? 0) > MAX_ENTRY_CHARS) {
       this.counted('not-kept');
       return;
     }
     this.counted('miss');
-    this.answers.set(key, deepFreeze(answer));
+    const key = groupOf(pod, namespace, nativeSidecars);
+    const before = this.groups.get(key) ?? [];
+    // Both are shared by later reviews of the template: nothing may change them.
+    const group = [{ pod: deepFreeze(pod), answer: deepFreeze(answer) }, ...before.filter((e) => !sameTemplate(e.pod, pod))].slice(0, Math.min(GROUP_SIZE, this.capacity));
+    this.entries += group.length - before.length;
+    this.groups.delete(key);
+    this.groups.set(key, group);
+    for (const [oldest, entries] of this.groups) {
+      if (this.entries <= this.capacity) break;
+      this.groups.delete(oldest);
+      this.entries -= entries.length;
+    }
   }
 }
 
-/** Kept answers are shared by every replica's review: nothing may change them. */
+/** The pod's JSON length; one too deep to serialise is never kept. */
+function sizeOf(pod: V1Pod): number {
+  try {
+    return JSON.stringify(pod).length;
+  } catch {
+    return Infinity;
+  }
+}
+
+const text = (v: unknown): string => (typeof v === 'string' ? v : typeof v);
+
+/** Replicas of one template share their group; a few cheap fields, compared in full afterwards. */
+function groupOf(pod: V1Pod, namespace: string | undefined, nativeSidecars: boolean): string {
+  const meta = pod.metadata;
+  const owner = Array.isArray(meta?.ownerReferences) ? meta.ownerReferences[0]?.uid : undefined;
+  const first = Array.isArray(pod.spec?.containers) ? pod.spec.containers[0]?.image : undefined;
+  return `${text(namespace)}\n${nativeSidecars}\n${text(meta?.generateName)}\n${text(owner)}\n${text(meta?.labels?.['pod-template-hash'])}\n${text(first)}`;
+}
+
+/** Equal as JSON text would be (same keys in the same order, same values), but for PER_REPLICA metadata. */
+export function sameTemplate(a: V1Pod, b: V1Pod): boolean {
+  if (!isObject(a) || !isObject(b)) return sameJson(a, b);
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  for (let i = 0; i < ka.length; i++) {
+    const k = ka[i];
+    if (k !== kb[i]) return false;
+    const same = k === 'metadata' ? sameMetadata : sameJson;
+    if (!same((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+  }
+  return true;
+}
+
+function sameMetadata(a: unknown, b: unknown): boolean {
+  if (!isObject(a) || !isObject(b)) return sameJson(a, b);
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  let i = 0;
+  let j = 0;
+  for (;;) {
+    while (i < ka.length && PER_REPLICA.has(ka[i])) i++;
+    while (j < kb.length && PER_REPLICA.has(kb[j])) j++;
+    if (i === ka.length || j === kb.length) return i === ka.length && j === kb.length;
+    if (ka[i] !== kb[j] || !sameJson(a[ka[i]], b[kb[j]])) return false;
+    i++;
+    j++;
+  }
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  for (let i = 0; i < ka.length; i++) {
+    const k = ka[i];
+    if (k !== kb[i] || !sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+  }
+  return true;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
 function deepFreeze<V>(value: V): V {
   if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
     Object.freeze(value);

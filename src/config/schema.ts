@@ -48,9 +48,9 @@ export const configSchema = z.strictObject({
       shutdownGraceSeconds: z.number().min(0).max(600).default(25),
       /** Open connections on the webhook port; more are closed at accept (memory stays bounded). */
       maxConnections: z.number().int().min(1).default(1000),
-      /** /mutate answers kept per pod template (replicas of one template are injected once);
-       *  0 injects every pod. Each entry is at most 64K characters. */
-      templateCacheEntries: z.number().int().min(0).max(100_000).default(512),
+      /** Pod templates whose /mutate answer is kept (replicas of one template are injected
+       *  once); 0 injects every pod. Pods over 32K characters with their patch are not kept. */
+      templateCacheEntries: z.number().int().min(0).max(100_000).default(256),
       /** Time for the TLS handshake and, separately, for the request headers. */
       headersTimeoutMs: z.number().int().min(100).default(10_000),
       /** Time to receive a whole request. */

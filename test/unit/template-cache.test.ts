@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import type { V1Pod } from '@kubernetes/client-node';
 import { mutate, type AdmissionContext, type Outcome } from '../../src/admission/handlers';
 import type { AdmissionRequest } from '../../src/admission/review';
-import { TemplateCache, type TemplateLookup } from '../../src/admission/template-cache';
+import { sameTemplate, TemplateCache, type TemplateLookup } from '../../src/admission/template-cache';
 import { parseConfig, type Config } from '../../src/config';
 import { pod } from './arbitrary-pods';
 
@@ -155,14 +155,14 @@ test('a kept answer cannot be changed through the answer a review got', async ()
   expect((await mutate(review(p, 'c'), ctx)).response.uid).toBe('c');
 });
 
-test('bounded: no more entries than its capacity, no entry above 64K characters, none at capacity 0', async () => {
+test('bounded: no more entries than its capacity, no entry above 32K characters, none at capacity 0', async () => {
   const { ctx, lookups } = cachedContext(parseConfig({}), true, {}, 3);
   for (let i = 0; i < 10; i++) await mutate(review(hooked({ 'podhooks.io/pre-start': `echo ${i}` }), `u${i}`), ctx);
   expect(ctx.templates!.size).toBe(3);
   await mutate(review(hooked({ 'podhooks.io/pre-start': 'echo 0' }), 'again'), ctx); // the least recent went first
   expect(lookups.at(-1)).toBe('miss');
 
-  const big = hooked({ 'podhooks.io/pre-start': 'echo hi', note: 'x'.repeat(70_000) });
+  const big = hooked({ 'podhooks.io/pre-start': 'echo hi', note: 'x'.repeat(33_000) });
   await mutate(review(big, 'big'), ctx);
   expect(lookups.at(-1)).toBe('not-kept');
 
@@ -173,13 +173,26 @@ test('bounded: no more entries than its capacity, no entry above 64K characters,
   expect(off.ctx.templates!.size).toBe(0);
 });
 
-test('a metadata that is not an object keys apart from any object form', () => {
-  const cache = new TemplateCache<Outcome>(8);
-  const asArray = { metadata: ['a', 'b'] } as unknown as V1Pod;
-  const asObject = { metadata: { 0: 'a', 1: 'b' } } as unknown as V1Pod;
-  const asString = { metadata: 'ab' } as unknown as V1Pod;
-  const keys = new Set([asArray, asObject, asString].map((p) => cache.keyOf(p, 'shop', true)));
-  expect(keys.size).toBe(3);
-  expect(cache.keyOf(asObject, 'shop', true)).not.toBe(cache.keyOf(asObject, 'shop', false));
-  expect(cache.keyOf(asObject, 'shop', true)).not.toBe(cache.keyOf(asObject, undefined, true));
+test('the comparison is JSON text equality but for per-replica metadata: order, types and nesting count', () => {
+  const base = { metadata: { name: 'a', labels: { x: '1' } }, spec: { containers: [{ name: 'app' }] } } as unknown as V1Pod;
+  const same = (p: unknown) => sameTemplate(base, p as V1Pod);
+  expect(same({ metadata: { labels: { x: '1' }, name: 'b', uid: 'u', managedFields: [] }, spec: { containers: [{ name: 'app' }] } })).toBe(true);
+  expect(same({ spec: { containers: [{ name: 'app' }] }, metadata: { name: 'a', labels: { x: '1' } } })).toBe(false); // key order
+  expect(same({ metadata: { name: 'a', labels: { x: 1 } }, spec: { containers: [{ name: 'app' }] } })).toBe(false);
+  expect(same({ metadata: { name: 'a', labels: { x: '1' } }, spec: { containers: { 0: { name: 'app' } } } })).toBe(false);
+  expect(same({ metadata: { name: 'a', labels: { x: '1' } }, spec: { containers: [{ name: 'other' }] } })).toBe(false); // name outside metadata counts
+  expect(same({ metadata: { name: 'a', labels: { x: '1' }, annotations: {} }, spec: { containers: [{ name: 'app' }] } })).toBe(false);
+  expect(sameTemplate({ metadata: ['a', 'b'] } as unknown as V1Pod, { metadata: { 0: 'a', 1: 'b' } } as unknown as V1Pod)).toBe(false);
+  expect(sameTemplate({ metadata: 'ab' } as unknown as V1Pod, { metadata: 'ab' } as unknown as V1Pod)).toBe(true);
+});
+
+test('over generated JSON, the comparison agrees with comparing the JSON text', () => {
+  fc.assert(
+    fc.property(fc.jsonValue(), fc.jsonValue(), fc.boolean(), (a, b, twin) => {
+      const x = { metadata: { name: 'x' }, spec: a } as unknown as V1Pod;
+      const y = { metadata: { name: 'y' }, spec: twin ? json(a) : b } as unknown as V1Pod;
+      expect(sameTemplate(x, y)).toBe(JSON.stringify(x.spec) === JSON.stringify(y.spec));
+    }),
+    { numRuns: 2000 },
+  );
 });
