@@ -145,28 +145,34 @@ function twoHookReviewBody() {
   return paddedReview(twoHookPod(), 0);
 }
 
+/** A controller's pod at mutating admission: generateName set, the name not made yet. */
+function generated(pod, generateName) {
+  delete pod.metadata.name;
+  pod.metadata = { generateName, ...pod.metadata };
+  return pod;
+}
+
 /**
- * `n` pods of the two-hook pod's template as a ReplicaSet's create: each with its own name,
- * managedFields time and review uid. podhooks answers them from its per-template cache.
+ * `n` pods of the two-hook pod's template as a ReplicaSet's creates reach mutating
+ * admission: generateName, no name yet, each with its own managedFields time and review
+ * uid. podhooks answers them from its per-template cache.
  */
 function twoHookReplicaBodies(n) {
   return Array.from({ length: n }, (_, i) => {
-    const pod = twoHookPod();
-    pod.metadata.name = `checkout-7d4b9c6f5-${(i + 46656).toString(36).slice(-5)}`;
+    const pod = generated(twoHookPod(), 'checkout-7d4b9c6f5-');
     pod.metadata.managedFields[0].time = new Date(Date.UTC(2026, 10, 25, 10) + i * 1000).toISOString().replace('.000', '');
     return paddedReview(pod, 100_000 + i);
   });
 }
 
 /**
- * `n` pods each of its own template, as an Indexed Job's completions (their completion
- * index annotation differs): more templates than server.templateCacheEntries (512), so in
- * rotation every review misses the cache and is injected.
+ * `n` pods each of its own template, as an Indexed Job's completions (generateName and
+ * completion index annotation per index): more templates than
+ * server.templateCacheEntries (256), so in rotation every review misses the cache and is injected.
  */
 function twoHookTemplateBodies(n) {
   return Array.from({ length: n }, (_, i) => {
-    const pod = twoHookPod();
-    pod.metadata.name = `checkout-${i}-x2k9q`;
+    const pod = generated(twoHookPod(), `checkout-${i}-`);
     pod.metadata.annotations['batch.kubernetes.io/job-completion-index'] = String(i);
     return paddedReview(pod, 200_000 + i);
   });

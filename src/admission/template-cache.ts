@@ -15,7 +15,7 @@ export type TemplateLookup = 'hit' | 'miss' | 'not-kept';
  *  memory stays bounded for pods near the apiserver's size limit. Pods are a few KB. */
 export const MAX_ENTRY_CHARS = 32 * 1024;
 
-/** Templates kept per group of pods that share owner, generateName, pod-template-hash and image. */
+/** Templates kept per group of pods that share owner, generateName (or name), pod-template-hash and image. */
 export const GROUP_SIZE = 4;
 
 /** Metadata that differs between replicas of one template and that injection never reads
@@ -61,7 +61,8 @@ export class TemplateCache<T extends Answer> {
 
   /** Records a computed answer; kept only if it depended on nothing but the pod, its namespace and the config. */
   settle(pod: V1Pod, namespace: string | undefined, nativeSidecars: boolean, answer: T, consultedOutside: boolean): void {
-    if (consultedOutside || sizeOf(pod) + (answer.response.patch?.length ?? 0) > MAX_ENTRY_CHARS) {
+    const patchSize = answer.response.patch?.length ?? 0;
+    if (consultedOutside || patchSize + jsonSize(pod, MAX_ENTRY_CHARS - patchSize) > MAX_ENTRY_CHARS) {
       this.counted('not-kept');
       return;
     }
@@ -81,23 +82,42 @@ export class TemplateCache<T extends Answer> {
   }
 }
 
-/** The pod's JSON length; one too deep to serialise is never kept. */
-function sizeOf(pod: V1Pod): number {
-  try {
-    return JSON.stringify(pod).length;
-  } catch {
-    return Infinity;
+/** About the length of `value`'s JSON (keys, strings, punctuation; escapes count once, as they
+ *  are held in memory), counted until it passes `limit`. */
+export function jsonSize(value: unknown, limit: number): number {
+  let size = 0;
+  const stack: unknown[] = [value];
+  while (stack.length && size <= limit) {
+    const v = stack.pop();
+    if (typeof v === 'string') size += v.length + 2;
+    else if (v === null || typeof v !== 'object') size += 8;
+    else if (Array.isArray(v)) {
+      size += 1 + v.length;
+      for (const x of v) stack.push(x);
+    } else {
+      for (const k in v) {
+        size += k.length + 4;
+        stack.push((v as Record<string, unknown>)[k]);
+      }
+      size += 2;
+    }
   }
+  return size;
 }
 
 const text = (v: unknown): string => (typeof v === 'string' ? v : typeof v);
 
-/** Replicas of one template share their group; a few cheap fields, compared in full afterwards. */
+/**
+ * Replicas of one template share their group: a few cheap fields, the pods compared in
+ * full afterwards. Controllers' pods share a generateName; a pod without one is grouped
+ * by its name (a bare pod deleted and created again).
+ */
 function groupOf(pod: V1Pod, namespace: string | undefined, nativeSidecars: boolean): string {
   const meta = pod.metadata;
   const owner = Array.isArray(meta?.ownerReferences) ? meta.ownerReferences[0]?.uid : undefined;
   const first = Array.isArray(pod.spec?.containers) ? pod.spec.containers[0]?.image : undefined;
-  return `${text(namespace)}\n${nativeSidecars}\n${text(meta?.generateName)}\n${text(owner)}\n${text(meta?.labels?.['pod-template-hash'])}\n${text(first)}`;
+  const stem = meta?.generateName || meta?.name;
+  return `${text(namespace)}\n${nativeSidecars}\n${text(stem)}\n${text(owner)}\n${text(meta?.labels?.['pod-template-hash'])}\n${text(first)}`;
 }
 
 /** Equal as JSON text would be (same keys in the same order, same values), but for PER_REPLICA metadata. */

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import type { V1Pod } from '@kubernetes/client-node';
 import { mutate, type AdmissionContext, type Outcome } from '../../src/admission/handlers';
 import type { AdmissionRequest } from '../../src/admission/review';
-import { sameTemplate, TemplateCache, type TemplateLookup } from '../../src/admission/template-cache';
+import { jsonSize, MAX_ENTRY_CHARS, sameTemplate, TemplateCache, type TemplateLookup } from '../../src/admission/template-cache';
 import { parseConfig, type Config } from '../../src/config';
 import { pod } from './arbitrary-pods';
 
@@ -49,7 +49,9 @@ describe.each(setups)('a replica gets the answer injecting it gives (%s)', (_, c
     const { ctx, lookups } = cachedContext(config, native);
     let n = 0;
     await fc.assert(
-      fc.asyncProperty(pod, replicaOf, replicaOf, async (p, first, second) => {
+      fc.asyncProperty(pod, replicaOf, replicaOf, async (generated, first, second) => {
+        // A controller's pods: one generateName, the names the apiserver makes from it.
+        const p = { ...generated, metadata: { ...generated.metadata, generateName: 'web-7d4b9c6f5-' } };
         const a = withReplica(p, first);
         const b = withReplica(p, second);
         await mutate(review(a, `first-${++n}`), ctx);
@@ -195,4 +197,17 @@ test('over generated JSON, the comparison agrees with comparing the JSON text', 
     }),
     { numRuns: 2000 },
   );
+});
+
+test('entry sizes: about the JSON length, counted only up to the limit', () => {
+  fc.assert(
+    fc.property(fc.jsonValue(), (v) => {
+      const text = JSON.stringify(v).replace(/\\(u[0-9a-f]{4}|.)/g, '_'); // an escape is one character in memory
+      expect(jsonSize(v, Infinity)).toBeGreaterThanOrEqual(text.length / 3); // a long number counts 8
+      expect(jsonSize(v, Infinity)).toBeLessThanOrEqual(text.length * 4 + 8);
+    }),
+    { numRuns: 2000 },
+  );
+  const huge = { a: 'x'.repeat(MAX_ENTRY_CHARS), b: Array.from({ length: 100_000 }, () => ({ k: 'v' })) };
+  expect(jsonSize(huge, MAX_ENTRY_CHARS)).toBeGreaterThan(MAX_ENTRY_CHARS);
 });
