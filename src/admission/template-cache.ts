@@ -7,6 +7,7 @@
 // ENTRYPOINT from its registry, RuntimeClasses, namespace labels, an authz pacing token)
 // is never kept: those change, or are per pod.
 import type { V1Pod } from '@kubernetes/client-node';
+import { PREFIX } from '../mutate/annotations';
 
 /** What becomes of one review's lookup (the metric's `result` label). */
 export type TemplateLookup = 'hit' | 'miss' | 'not-kept';
@@ -15,8 +16,8 @@ export type TemplateLookup = 'hit' | 'miss' | 'not-kept';
  *  memory stays bounded for pods near the apiserver's size limit. Pods are a few KB. */
 export const MAX_ENTRY_CHARS = 32 * 1024;
 
-/** Templates kept per group of pods that share owner, generateName (or name), pod-template-hash and image. */
-export const GROUP_SIZE = 4;
+/** Templates kept per group (pods that share owner, generateName or name stem, pod-template-hash, image and podhooks annotations). */
+export const GROUP_SIZE = 8;
 
 /** Metadata that differs between replicas of one template and that injection never reads
  *  (a unit test varies them and compares answers with injecting each pod). */
@@ -109,15 +110,24 @@ const text = (v: unknown): string => (typeof v === 'string' ? v : typeof v);
 
 /**
  * Replicas of one template share their group: a few cheap fields, the pods compared in
- * full afterwards. Controllers' pods share a generateName; a pod without one is grouped
- * by its name (a bare pod deleted and created again).
+ * full afterwards. Controllers' pods share a generateName; pods without one are grouped by
+ * their name up to its last dash (web-1, web-2). podhooks' own annotations (short) tell
+ * apart templates that differ in what is injected.
  */
 function groupOf(pod: V1Pod, namespace: string | undefined, nativeSidecars: boolean): string {
   const meta = pod.metadata;
   const owner = Array.isArray(meta?.ownerReferences) ? meta.ownerReferences[0]?.uid : undefined;
   const first = Array.isArray(pod.spec?.containers) ? pod.spec.containers[0]?.image : undefined;
-  const stem = meta?.generateName || meta?.name;
-  return `${text(namespace)}\n${nativeSidecars}\n${text(stem)}\n${text(owner)}\n${text(meta?.labels?.['pod-template-hash'])}\n${text(first)}`;
+  let key = `${text(namespace)}\n${nativeSidecars}\n${text(meta?.generateName || stem(meta?.name))}\n${text(owner)}\n${text(meta?.labels?.['pod-template-hash'])}\n${text(first)}`;
+  const annotations = meta?.annotations;
+  if (isObject(annotations)) for (const k in annotations) if (k.startsWith(PREFIX)) key += `\n${k}=${text(annotations[k])}`;
+  return key;
+}
+
+function stem(name: unknown): unknown {
+  if (typeof name !== 'string') return name;
+  const dash = name.lastIndexOf('-');
+  return dash > 0 ? name.slice(0, dash) : name;
 }
 
 /** Equal as JSON text would be (same keys in the same order, same values), but for PER_REPLICA metadata. */
