@@ -72,11 +72,12 @@ export async function mutate(req: AdmissionRequest, ctx: AdmissionContext, given
   const pod = req.object as V1Pod;
   const namespace = req.namespace || pod.metadata?.namespace;
   const templates = ctx.templates?.enabled ? ctx.templates : undefined;
-  const kept = templates?.answer(pod, namespace, ctx.nativeSidecars, req.uid);
+  const group = templates?.groupOf(pod, namespace, ctx.nativeSidecars);
+  const kept = group === undefined ? undefined : templates!.answer(group, pod, req.uid);
   if (kept) return kept;
   const outside = { consulted: false };
   const outcome = await injectReviewed(req, pod, namespace, ctx, outside, givenUp);
-  templates?.settle(pod, namespace, ctx.nativeSidecars, outcome, outside.consulted);
+  if (group !== undefined) templates!.settle(group, pod, outcome, outside.consulted);
   return outcome;
 }
 

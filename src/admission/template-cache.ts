@@ -7,6 +7,7 @@
 // ENTRYPOINT from its registry, RuntimeClasses, namespace labels, an authz pacing token)
 // is never kept: those change, or are per pod.
 import type { V1Pod } from '@kubernetes/client-node';
+import { LruCache } from '../lru';
 import { PREFIX } from '../mutate/annotations';
 
 /** What becomes of one review's lookup (the metric's `result` label). */
@@ -36,12 +37,18 @@ export class TemplateCache<T extends Answer> {
   /** Least recently used group first (Map keeps insertion order). */
   private readonly groups = new Map<string, Entry<T>[]>();
   private entries = 0;
+  /** Groups injected once and not kept yet (the last `capacity` of them): a template is kept
+   *  from its second pod on, so one-off templates (an Indexed Job's pods) do not churn the
+   *  cache: keeping a pod costs a walk to freeze it and a promotion to V8's old heap. */
+  private readonly seen: LruCache<string, true>;
 
   /** `capacity`: templates kept (0 keeps none: every pod is injected). `counted` sees every lookup's result. */
   constructor(
     readonly capacity: number,
     private readonly counted: (result: TemplateLookup) => void = () => {},
-  ) {}
+  ) {
+    this.seen = new LruCache(capacity);
+  }
 
   get enabled(): boolean {
     return this.capacity > 0;
@@ -51,30 +58,47 @@ export class TemplateCache<T extends Answer> {
     return this.entries;
   }
 
-  /** The answer kept for a pod equal to `pod` as a template, as the answer to the review `uid`. */
-  answer(pod: V1Pod, namespace: string | undefined, nativeSidecars: boolean, uid: string): T | undefined {
-    const group = this.groups.get(groupOf(pod, namespace, nativeSidecars));
-    const entry = group?.find((e) => sameTemplate(e.pod, pod));
+  /**
+   * Replicas of one template share their group: a few cheap fields, the pods compared in
+   * full afterwards. Controllers' pods share a generateName; pods without one are grouped by
+   * their name up to its last dash (web-1, web-2). podhooks' own annotations (short) tell
+   * apart templates that differ in what is injected.
+   */
+  groupOf(pod: V1Pod, namespace: string | undefined, nativeSidecars: boolean): string {
+    const meta = pod.metadata;
+    const owner = Array.isArray(meta?.ownerReferences) ? meta.ownerReferences[0]?.uid : undefined;
+    const first = Array.isArray(pod.spec?.containers) ? pod.spec.containers[0]?.image : undefined;
+    let key = `${text(namespace)}\n${nativeSidecars}\n${text(meta?.generateName || stem(meta?.name))}\n${text(owner)}\n${text(meta?.labels?.['pod-template-hash'])}\n${text(first)}`;
+    const annotations = meta?.annotations;
+    if (isObject(annotations)) for (const k in annotations) if (k.startsWith(PREFIX)) key += `\n${k}=${text(annotations[k])}`;
+    return key;
+  }
+
+  /** The answer kept for a pod of `group` equal to `pod` as a template, as the answer to the review `uid`. */
+  answer(group: string, pod: V1Pod, uid: string): T | undefined {
+    const entry = this.groups.get(group)?.find((e) => sameTemplate(e.pod, pod));
     if (!entry) return undefined;
     this.counted('hit');
     return { ...entry.answer, response: { ...entry.answer.response, uid } };
   }
 
   /** Records a computed answer; kept only if it depended on nothing but the pod, its namespace and the config. */
-  settle(pod: V1Pod, namespace: string | undefined, nativeSidecars: boolean, answer: T, consultedOutside: boolean): void {
-    const patchSize = answer.response.patch?.length ?? 0;
-    if (consultedOutside || patchSize + jsonSize(pod, MAX_ENTRY_CHARS - patchSize) > MAX_ENTRY_CHARS) {
-      this.counted('not-kept');
-      return;
+  settle(group: string, pod: V1Pod, answer: T, consultedOutside: boolean): void {
+    if (consultedOutside) return this.counted('not-kept');
+    const before = this.groups.get(group);
+    if (!before && !this.seen.has(group)) {
+      this.seen.set(group, true);
+      return this.counted('miss');
     }
+    const patchSize = answer.response.patch?.length ?? 0;
+    if (patchSize + jsonSize(pod, MAX_ENTRY_CHARS - patchSize) > MAX_ENTRY_CHARS) return this.counted('not-kept');
     this.counted('miss');
-    const key = groupOf(pod, namespace, nativeSidecars);
-    const before = this.groups.get(key) ?? [];
+    this.seen.delete(group);
     // Both are shared by later reviews of the template: nothing may change them.
-    const group = [{ pod: deepFreeze(pod), answer: deepFreeze(answer) }, ...before.filter((e) => !sameTemplate(e.pod, pod))].slice(0, Math.min(GROUP_SIZE, this.capacity));
-    this.entries += group.length - before.length;
-    this.groups.delete(key);
-    this.groups.set(key, group);
+    const kept = [{ pod: deepFreeze(pod), answer: deepFreeze(answer) }, ...(before ?? []).filter((e) => !sameTemplate(e.pod, pod))].slice(0, Math.min(GROUP_SIZE, this.capacity));
+    this.entries += kept.length - (before?.length ?? 0);
+    this.groups.delete(group);
+    this.groups.set(group, kept);
     for (const [oldest, entries] of this.groups) {
       if (this.entries <= this.capacity) break;
       this.groups.delete(oldest);
@@ -107,22 +131,6 @@ export function jsonSize(value: unknown, limit: number): number {
 }
 
 const text = (v: unknown): string => (typeof v === 'string' ? v : typeof v);
-
-/**
- * Replicas of one template share their group: a few cheap fields, the pods compared in
- * full afterwards. Controllers' pods share a generateName; pods without one are grouped by
- * their name up to its last dash (web-1, web-2). podhooks' own annotations (short) tell
- * apart templates that differ in what is injected.
- */
-function groupOf(pod: V1Pod, namespace: string | undefined, nativeSidecars: boolean): string {
-  const meta = pod.metadata;
-  const owner = Array.isArray(meta?.ownerReferences) ? meta.ownerReferences[0]?.uid : undefined;
-  const first = Array.isArray(pod.spec?.containers) ? pod.spec.containers[0]?.image : undefined;
-  let key = `${text(namespace)}\n${nativeSidecars}\n${text(meta?.generateName || stem(meta?.name))}\n${text(owner)}\n${text(meta?.labels?.['pod-template-hash'])}\n${text(first)}`;
-  const annotations = meta?.annotations;
-  if (isObject(annotations)) for (const k in annotations) if (k.startsWith(PREFIX)) key += `\n${k}=${text(annotations[k])}`;
-  return key;
-}
 
 function stem(name: unknown): unknown {
   if (typeof name !== 'string') return name;

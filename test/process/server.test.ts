@@ -142,12 +142,12 @@ describe('podhooks serve', () => {
     expect(text).toMatch(/podhooks_bad_requests_total\{reason="too-large"\} [1-9]/);
   });
 
-  test('replicas of one template get the same patch, each with its own uid, counted as template cache hits', async () => {
+  test('replicas of one template get the same patch, each with its own uid; kept from the second, counted as template cache hits', async () => {
     const replica = (name: string) => ({ ...hookPod, metadata: { ...hookPod.metadata, name, annotations: { 'podhooks.io/pre-start': 'echo replica' } } });
     const hits = async () => Number((await metricsText(ph)).match(/podhooks_mutate_template_cache_total\{result="hit"\} (\d+)/)?.[1] ?? 0);
     const before = await hits();
     const answers = [];
-    for (const name of ['web-1', 'web-2', 'web-3']) {
+    for (const name of ['web-1', 'web-2', 'web-3', 'web-4']) {
       const body = review(replica(name));
       const answer = (await post(ph, '/mutate', JSON.stringify(body))).json().response;
       expect(answer.uid).toBe(body.request.uid);

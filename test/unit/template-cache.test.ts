@@ -54,7 +54,9 @@ describe.each(setups)('a replica gets the answer injecting it gives (%s)', (_, c
         const p = { ...generated, metadata: { ...generated.metadata, generateName: 'web-7d4b9c6f5-' } };
         const a = withReplica(p, first);
         const b = withReplica(p, second);
+        // Kept from a template's second pod on.
         await mutate(review(a, `first-${++n}`), ctx);
+        await mutate(review(withReplica(p, first), `again-${n}`), ctx);
         const before = lookups.length;
         const kept = await mutate(review(b, `second-${n}`), ctx);
         expect(lookups[before]).toBe('hit');
@@ -62,7 +64,7 @@ describe.each(setups)('a replica gets the answer injecting it gives (%s)', (_, c
       }),
       { numRuns: 500 },
     );
-    expect(lookups.filter((r) => r === 'hit')).toHaveLength(500);
+    expect(lookups.filter((r) => r === 'hit').length).toBeGreaterThanOrEqual(500);
   });
 });
 
@@ -89,6 +91,7 @@ describe.each(setups)('another template is never answered from a kept answer (%s
     await fc.assert(
       fc.asyncProperty(pod, templateEdit, async (p, edit) => {
         await mutate(review(p, 'template'), ctx);
+        await mutate(review(json(p), 'template again'), ctx);
         const q = edited(p, edit);
         expect(await mutate(review(q, 'other'), ctx)).toEqual(await mutate(review(q, 'other'), uncached));
       }),
@@ -108,15 +111,16 @@ test('another template (an annotation, a label, the namespace) is not answered f
   const { ctx, lookups } = cachedContext(parseConfig({}), true);
   const p = hooked({ 'podhooks.io/pre-start': 'echo one' });
   await mutate(review(p, 'a'), ctx);
+  await mutate(review(p, 'a2'), ctx);
   const timeout = hooked({ 'podhooks.io/pre-start': 'echo one', 'podhooks.io/pre-start-timeout': '9' });
   const other = await mutate(review(timeout, 'b'), ctx);
   expect(other).toEqual(await mutate(review(timeout, 'b'), { config: ctx.config, nativeSidecars: true }));
   expect(Buffer.from(other.response.patch!, 'base64').toString()).toContain('"value":"9"');
   await mutate(review({ ...p, metadata: { ...p.metadata, labels: { app: 'web', tier: 'x' } } }, 'c'), ctx);
   await mutate(review(p, 'd', { namespace: 'other' }), ctx);
-  expect(lookups).toEqual(['miss', 'miss', 'miss', 'miss']);
+  expect(lookups).toEqual(['miss', 'miss', 'miss', 'miss', 'miss']);
   expect((await mutate(review(p, 'e'), ctx)).response.uid).toBe('e');
-  expect(lookups[4]).toBe('hit');
+  expect(lookups[5]).toBe('hit');
 });
 
 test('answers that consulted a pacing token, a registry or namespace labels are worked out for every pod', async () => {
@@ -151,21 +155,33 @@ test('a kept answer cannot be changed through the answer a review got', async ()
   const { ctx } = cachedContext(parseConfig({}), true);
   const p = hooked({ 'podhooks.io/pre-start': 'echo hi', 'podhooks.io/unknown': 'x' });
   await mutate(review(p, 'a'), ctx);
+  await mutate(review(p, 'a2'), ctx);
   const hit = await mutate(review(p, 'b'), ctx);
   expect(hit.response.uid).toBe('b');
   expect(() => hit.response.warnings!.push('more')).toThrow(TypeError);
   expect((await mutate(review(p, 'c'), ctx)).response.uid).toBe('c');
 });
 
+test('a template is kept from its second pod on: one-off pods (an Indexed Job\'s) never fill it', async () => {
+  const { ctx, lookups } = cachedContext(parseConfig({}), true);
+  for (let i = 0; i < 20; i++) await mutate(review(hooked({ 'podhooks.io/pre-start': 'echo hi' }, { containers: [{ name: 'app', image: `web:${i}`, command: ['/app'] }] }), `u${i}`), ctx);
+  expect(ctx.templates!.size).toBe(0);
+  const p = hooked({ 'podhooks.io/pre-start': 'echo hi' });
+  for (const uid of ['a', 'b', 'c']) await mutate(review(p, uid), ctx);
+  expect(ctx.templates!.size).toBe(1);
+  expect(lookups.slice(-3)).toEqual(['miss', 'miss', 'hit']);
+});
+
 test('bounded: no more entries than its capacity, no entry above 32K characters, none at capacity 0', async () => {
   const { ctx, lookups } = cachedContext(parseConfig({}), true, {}, 3);
-  for (let i = 0; i < 10; i++) await mutate(review(hooked({ 'podhooks.io/pre-start': `echo ${i}` }), `u${i}`), ctx);
+  for (let i = 0; i < 10; i++) for (const uid of [`u${i}`, `v${i}`]) await mutate(review(hooked({ 'podhooks.io/pre-start': `echo ${i}` }), uid), ctx);
   expect(ctx.templates!.size).toBe(3);
   await mutate(review(hooked({ 'podhooks.io/pre-start': 'echo 0' }), 'again'), ctx); // the least recent went first
   expect(lookups.at(-1)).toBe('miss');
 
   const big = hooked({ 'podhooks.io/pre-start': 'echo hi', note: 'x'.repeat(33_000) });
   await mutate(review(big, 'big'), ctx);
+  await mutate(review(big, 'big again'), ctx);
   expect(lookups.at(-1)).toBe('not-kept');
 
   const off = cachedContext(parseConfig({}), true, {}, 0);
