@@ -152,14 +152,23 @@ function generated(pod, generateName) {
   return pod;
 }
 
+/** The ServiceAccount admission plugin's token volume has a name of its own in each pod. */
+function withTokenVolume(pod, suffix) {
+  const name = `kube-api-access-${suffix}`;
+  const rename = (v) => (v.name.startsWith('kube-api-access-') ? { ...v, name } : v);
+  pod.spec.volumes = pod.spec.volumes.map(rename);
+  for (const c of pod.spec.containers) c.volumeMounts = c.volumeMounts.map(rename);
+  return pod;
+}
+
 /**
  * `n` pods of the two-hook pod's template as a ReplicaSet's creates reach mutating
- * admission: generateName, no name yet, each with its own managedFields time and review
- * uid. podhooks answers them from its per-template cache.
+ * admission: generateName, no name yet, each with its own token volume name, managedFields
+ * time and review uid. podhooks answers them from its per-template cache.
  */
 function twoHookReplicaBodies(n) {
   return Array.from({ length: n }, (_, i) => {
-    const pod = generated(twoHookPod(), 'checkout-7d4b9c6f5-');
+    const pod = withTokenVolume(generated(twoHookPod(), 'checkout-7d4b9c6f5-'), (i + 36 ** 4).toString(36).slice(-5));
     pod.metadata.managedFields[0].time = new Date(Date.UTC(2026, 10, 25, 10) + i * 1000).toISOString().replace('.000', '');
     return paddedReview(pod, 100_000 + i);
   });

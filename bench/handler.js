@@ -4,12 +4,13 @@
 'use strict';
 const { resolve } = require('node:path');
 
-/** `dist`: a build of podhooks (default: this checkout's). `answer` is the serialised answer to a review body. */
-function mutateHandler(dist = resolve(__dirname, '../dist')) {
+/** `dist`: a build of podhooks (default: this checkout's); `settings`: podhooks.yaml as an
+ *  object (default: none). `answer` is the serialised answer to a review body. */
+function mutateHandler(dist = resolve(__dirname, '../dist'), settings = {}) {
   const { parseReview, serialiseReview } = require(`${dist}/admission/review`);
   const { mutate } = require(`${dist}/admission/handlers`);
   const { parseConfig } = require(`${dist}/config`);
-  const config = parseConfig({});
+  const config = parseConfig(settings);
   const ctx = { config, nativeSidecars: true, templates: templateCache(dist, config) };
   return { ctx, mutate, parseReview, answer: async (body) => serialiseReview((await mutate(parseReview(body), ctx)).response) };
 }

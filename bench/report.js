@@ -43,7 +43,7 @@ function report(version, results, ready, cluster, run) {
     '',
     targets(results.corpus),
     '',
-    'The 6 KB two-hook pod (one app container with preStart, preOnline and the hook log stream) as 2,000 replicas of one template, each with its own name, managedFields time and uid (bench/corpus.js `twoHookReplicaBodies`; podhooks answers them from its per-template cache):',
+    'The 6 KB two-hook pod (one app container with preStart, preOnline and the hook log stream) as 2,000 replicas of one template, each with its own token volume name, managedFields time and uid (bench/corpus.js `twoHookReplicaBodies`; podhooks answers them from its per-template cache):',
     '',
     ...serverTable(results.twoHook),
     '',

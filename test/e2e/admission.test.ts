@@ -8,7 +8,7 @@ import { generateBundle } from '../../src/certs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AdmissionregistrationV1Api, AppsV1Api, BatchV1Api, CoreV1Api, NodeV1Api, type V1Pod } from '@kubernetes/client-node';
-import { ROOT, startPodhooks, type Podhooks } from '../helpers/podhooks';
+import { metricsText, ROOT, startPodhooks, type Podhooks } from '../helpers/podhooks';
 import { K8S_VERSION, startControlPlane, type ControlPlane } from './harness/controlplane';
 import { apiMessage, createNamespace, eventually, registerWebhooks } from './harness/webhooks';
 
@@ -123,7 +123,9 @@ test('a server-side dry run is injected and stores nothing', async () => {
   expect(line.dryRun).toBe(true);
 });
 
-test('a Deployment scaled to 100 replicas yields 100 injected pods', async () => {
+test('a Deployment scaled to 100 replicas yields 100 injected pods, injected once and answered from the template cache', async () => {
+  const lookups = async () => Object.fromEntries([...(await metricsText(ph)).matchAll(/^podhooks_mutate_template_cache_total\{result="([a-z-]+)"\} (\d+)$/gm)].map((m) => [m[1], Number(m[2])]));
+  const before = await lookups();
   const labels = { app: 'fleet' };
   await apps.createNamespacedDeployment({
     namespace: 'hooks',
@@ -132,7 +134,8 @@ test('a Deployment scaled to 100 replicas yields 100 injected pods', async () =>
       spec: {
         replicas: 100,
         selector: { matchLabels: labels },
-        template: { metadata: { labels, annotations: { 'podhooks.io/pre-start': 'echo fleet' } }, spec: { containers: [{ name: 'app', image: 'registry.example.com/fleet:1', command: ['/fleet'] }] } },
+        // preOnline: its runner mounts the app's volumes, the token volume too (renamed per replica).
+        template: { metadata: { labels, annotations: { 'podhooks.io/pre-start': 'echo fleet', 'podhooks.io/pre-online': 'echo online', 'podhooks.io/check-url': 'http://localhost:8080/' } }, spec: { containers: [{ name: 'app', image: 'registry.example.com/fleet:1', command: ['/fleet'] }] } },
       },
     },
   });
@@ -146,6 +149,19 @@ test('a Deployment scaled to 100 replicas yields 100 injected pods', async () =>
   );
   expect(pods).toHaveLength(100);
   expect(pods.filter(injected)).toHaveLength(100);
+  // The ReplicaSet's pods as the apiserver sends them (generateName, managedFields times)
+  // are one template: the first is remembered, the second kept, the rest answered from it.
+  const after = await lookups();
+  expect((after.hit ?? 0) - (before.hit ?? 0)).toBeGreaterThanOrEqual(98);
+  // Each with its own token volume (kube-api-access-<random>), renamed in the kept answer.
+  for (const p of pods) {
+    const token = p.spec!.volumes!.find((v) => v.name.startsWith('kube-api-access-'))!.name;
+    const mounting = [...p.spec!.containers, ...p.spec!.initContainers!].filter((c) => c.volumeMounts?.some((m) => m.name.startsWith('kube-api-access-')));
+    expect(mounting.map((c) => c.name)).toContain('podhooks-preonline');
+    for (const c of mounting) for (const m of c.volumeMounts!) if (m.name.startsWith('kube-api-access-')) expect(m.name).toBe(token);
+  }
+  const injections = new Set(pods.map((p) => JSON.stringify([p.metadata!.annotations!['podhooks.io/status'], p.spec!.initContainers!.map((c) => [c.name, c.command]), p.spec!.containers.map((c) => c.command)])));
+  expect(injections.size).toBe(1);
 });
 
 test("a Job's pod gets native sidecars (apiserver >= 1.29), so the Job can complete", async () => {

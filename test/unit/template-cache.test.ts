@@ -2,10 +2,10 @@
 // template gets exactly the answer injecting it would give, with its own uid; answers that
 // consulted anything outside the pod are never reused; memory stays bounded.
 import fc from 'fast-check';
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { mutate, type AdmissionContext, type Outcome } from '../../src/admission/handlers';
 import type { AdmissionRequest } from '../../src/admission/review';
-import { jsonSize, MAX_ENTRY_CHARS, sameTemplate, TemplateCache, type TemplateLookup } from '../../src/admission/template-cache';
+import { jsonSize, MAX_DEPTH, MAX_ENTRY_CHARS, sameTemplate, TemplateCache, type TemplateLookup } from '../../src/admission/template-cache';
 import { parseConfig, type Config } from '../../src/config';
 import { pod } from './arbitrary-pods';
 
@@ -25,16 +25,22 @@ const replicaOf = fc.record({
   creationTimestamp: fc.option(fc.constant('2026-12-01T10:00:00Z'), { nil: undefined }),
   resourceVersion: fc.option(fc.constantFrom('1', '4711'), { nil: undefined }),
   generation: fc.option(fc.integer({ min: 0, max: 3 }), { nil: undefined }),
+  token: fc.stringMatching(/^[a-z0-9]{5}$/),
   managedFields: fc.option(fc.date({ min: new Date('2026-01-01'), max: new Date('2027-01-01'), noInvalidDate: true }).map((t) => [{ manager: 'kube-controller-manager', operation: 'Update', apiVersion: 'v1', time: t.toISOString(), fieldsType: 'FieldsV1', fieldsV1: {} }]), { nil: undefined }),
 });
 
-const withReplica = (p: V1Pod, r: Record<string, unknown>): V1Pod => {
+/** The replica `r` of `p`: its metadata, and the token volume the ServiceAccount admission plugin adds (its own name, mounted in every container). */
+const withReplica = (p: V1Pod, { token, ...r }: Record<string, unknown>): V1Pod => {
   const metadata: Record<string, unknown> = { ...p.metadata };
   for (const [k, v] of Object.entries(r)) {
     if (v === undefined) delete metadata[k];
     else metadata[k] = v;
   }
-  return json({ ...p, metadata });
+  const name = `kube-api-access-${token}`;
+  const mounted = (cs: V1Container[] | undefined) => cs?.map((c) => ({ ...c, volumeMounts: [...(c.volumeMounts ?? []), { name, mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true }] }));
+  const spec = { ...p.spec!, containers: mounted(p.spec!.containers)!, initContainers: mounted(p.spec!.initContainers), volumes: [...(p.spec!.volumes ?? []), { name, projected: { defaultMode: 420, sources: [{ serviceAccountToken: { expirationSeconds: 3607, path: 'token' } }] } }] };
+  if (!spec.initContainers) delete spec.initContainers;
+  return json({ ...p, metadata, spec });
 };
 
 const setups: [string, Config, boolean][] = [
@@ -226,4 +232,34 @@ test('entry sizes: about the JSON length, counted only up to the limit', () => {
   );
   const huge = { a: 'x'.repeat(MAX_ENTRY_CHARS), b: Array.from({ length: 100_000 }, () => ({ k: 'v' })) };
   expect(jsonSize(huge, MAX_ENTRY_CHARS)).toBeGreaterThan(MAX_ENTRY_CHARS);
+});
+
+test('a pod nested deeper than a Pod\'s schema allows is not kept, so nothing recurses far on it', async () => {
+  let deep: unknown = 'bottom';
+  for (let i = 0; i < 5000; i++) deep = [deep];
+  expect(jsonSize({ spec: deep }, MAX_ENTRY_CHARS)).toBe(Infinity);
+  let shallow: unknown = 'bottom';
+  for (let i = 0; i < MAX_DEPTH - 2; i++) shallow = [shallow];
+  expect(jsonSize({ spec: shallow }, MAX_ENTRY_CHARS)).toBeLessThan(MAX_ENTRY_CHARS);
+  const { ctx, lookups } = cachedContext(parseConfig({}), true);
+  const p = { ...hooked({ 'podhooks.io/pre-start': 'echo hi' }), status: deep } as unknown as V1Pod;
+  for (const uid of ['a', 'b', 'c']) await mutate(review(p, uid), ctx);
+  expect(lookups).toEqual(['miss', 'not-kept', 'not-kept']);
+});
+
+test('a replica with another token volume gets the answer renamed, unless the old name is also used elsewhere', async () => {
+  const { ctx, lookups } = cachedContext(parseConfig({}), true);
+  const uncached: AdmissionContext = { config: ctx.config, nativeSidecars: true };
+  const app = (env: string) => ({ ...hooked({ 'podhooks.io/pre-online': 'echo ready', 'podhooks.io/check-url': 'http://localhost:8080/' }), spec: { containers: [{ name: 'app', image: 'web:1', command: ['/app'], env: [{ name: 'SEEN', value: env }] }] } });
+  const replica = (env: string, token: string) => withReplica(app(env), { token });
+  for (const uid of ['a', 'b']) await mutate(review(replica('x', 'aaaaa'), uid), ctx);
+  const renamed = await mutate(review(replica('x', 'bbbbb'), 'c'), ctx);
+  expect(lookups.at(-1)).toBe('hit');
+  expect(renamed).toEqual(await mutate(review(replica('x', 'bbbbb'), 'c'), uncached));
+  expect(Buffer.from(renamed.response.patch!, 'base64').toString()).toContain('"kube-api-access-bbbbb"');
+
+  for (const uid of ['d', 'e']) await mutate(review(replica('kube-api-access-ccccc', 'ccccc'), uid), ctx);
+  const mixed = replica('kube-api-access-ccccc', 'ddddd'); // the kept pod's token name is also an env value
+  expect(await mutate(review(mixed, 'f'), ctx)).toEqual(await mutate(review(mixed, 'f'), uncached));
+  expect(lookups.at(-1)).not.toBe('hit');
 });
