@@ -27,7 +27,7 @@ export class Metrics {
   readonly policyDrift = this.gauge('podhooks_admission_policy_drift', 'Rendered ValidatingAdmissionPolicies and bindings the cluster lacks, holds in another version, or should not hold (validation.engine both | admission-policy); 0 when in sync.');
   readonly certReloads = this.counter('podhooks_certificate_reloads_total', 'Serving certificate reloads, by result.', ['result']);
   readonly connectionsDropped = this.counter('podhooks_connections_dropped_total', 'Connections closed at accept because server.maxConnections (webhook port) or the metrics port limit was reached.', ['port']);
-  readonly templateCache = this.counter('podhooks_mutate_template_cache_total', '/mutate reviews by what the per-template answer cache did: hit (answered from it), miss (injected, answer kept), not-kept (the answer used a registry, RuntimeClass, namespace label or authz pacing lookup, or was too large).', ['result']);
+  readonly templateCache = this.counter('podhooks_mutate_template_cache_total', '/mutate reviews by what the per-template answer cache did: hit (answered from it), miss (injected; a template\'s answer is kept from its second pod on), not-kept (the answer used a registry, RuntimeClass, namespace label or authz pacing lookup, or the pod was too large or deep, or its answer names the token volume in a way that cannot be renamed).', ['result']);
   readonly certExpiry = this.gauge('podhooks_certificate_expiry_timestamp_seconds', 'notAfter of the serving certificate in use.');
 
   private counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {

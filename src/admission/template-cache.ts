@@ -1,9 +1,9 @@
 // Answers worked out once per pod template. A Deployment's replicas, a Job's completions and
-// a DaemonSet's pods reach /mutate identical but for their name and bookkeeping, and
-// podhooks' answer to a pod is a function of the pod, its namespace and the config. So
-// the answer is kept with the pod it answered, and a later pod that equals it (all but
-// the fields that differ between replicas) gets it with its own request uid, without
-// being injected again. An answer that consulted anything outside the pod (an image's
+// a DaemonSet's pods reach /mutate identical but for their name, bookkeeping and token
+// volume name, and podhooks' answer to a pod is a function of the pod, its namespace and
+// the config. So the answer is kept with the pod it answered, and a later pod that equals
+// it (all but the fields that differ between replicas) gets it with its own request uid
+// (and token volume name), without being injected again. An answer that consulted anything outside the pod (an image's
 // ENTRYPOINT from its registry, RuntimeClasses, namespace labels, an authz pacing token)
 // is never kept: those change, or are per pod.
 import type { V1Pod } from '@kubernetes/client-node';
