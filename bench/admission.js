@@ -22,6 +22,7 @@ const os = require('node:os');
 const { join, resolve } = require('node:path');
 const { reviewBodies, twoHookReplicaBodies, twoHookTemplateBodies } = require('./corpus');
 const { report } = require('./report');
+const { median } = require('./cpu');
 const tools = require('../test/helpers/tools');
 
 const ROOT = resolve(__dirname, '..');
@@ -35,7 +36,7 @@ const DURATION = QUICK ? 3 : 10;
 const ROUNDS = QUICK ? 1 : 3;
 const PACED_SECONDS = QUICK ? 3 : 10;
 const CONNECTIONS = 32;
-/** Reviews of the two-hook pod per workload: more templates than server.templateCacheEntries (512). */
+/** Reviews of the two-hook pod per workload: more templates than server.templateCacheEntries (256). */
 const REPLICAS = 2000;
 
 /**
@@ -177,7 +178,6 @@ async function startPeer(peer, node, sizes) {
   return { peer, child, url: `https://127.0.0.1:${port}${peer.path}`, rounds: [] };
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** All servers up at once (idle ones cost nothing); wrk rounds interleaved; then the paced run. */
 async function measureAll(peers, node, bodies, sizes) {

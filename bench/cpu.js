@@ -14,4 +14,10 @@ async function perCall(fn, bodies, seconds, warmup = 1) {
   return cpu(cpu0) / n;
 }
 
-module.exports = { perCall };
+/** The middle value (the upper one of an even count): what the interleaved benchmarks report. */
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** A numeric `--name=value` flag of `argv`, or `fallback`. */
+const numericFlag = (argv, name, fallback) => Number(argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback);
+
+module.exports = { perCall, median, numericFlag };

@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 // Where /mutate's time goes without HTTP: µs per request for each stage of the handler
 // (parse the review, inject, make the patch, serialise the answer), on the golden corpus
-// and the 6 KB two-hook pod; then the whole handler on replicas of one template (answers
-// kept per template) and on as many templates (every review injected). Run under `node --cpu-prof bench/hotpath.js` for a profile.
+// and the 6 KB two-hook pod (its repeats answered from the per-template cache; npm run
+// bench:templates measures the handler with the cache on and off). Run under `node --cpu-prof bench/hotpath.js` for a profile.
 // Needs dist/ (npm run build). Flags: --seconds=N per measurement (default 2); --handler
 // (only the whole handler, e.g. for --cpu-prof, so the profile is not split across stages).
 'use strict';
 const { compare } = require('fast-json-patch');
-const { reviewBodies, twoHookReviewBody, twoHookReplicaBodies, twoHookTemplateBodies } = require('./corpus');
+const { reviewBodies, twoHookReviewBody } = require('./corpus');
 const { perCall } = require('./cpu');
 const { mutateHandler } = require('./handler');
 const { injectPod } = require('../dist/mutate/inject');
@@ -37,15 +37,7 @@ async function stages(name, buffers) {
   for (const [stage, us] of Object.entries(row)) console.log(`  ${stage.padEnd(44)} ${us.toFixed(1)} µs`);
 }
 
-async function whole(name, buffers) {
-  const us = await perCall(handler, buffers.map((b) => b.toString('utf8')), SECONDS);
-  console.log(`${name} (Node ${process.version}): whole handler ${us.toFixed(1)} µs`);
-}
-
 (async () => {
   await stages('6 KB two-hook pod', [twoHookReviewBody()]);
   await stages(`golden corpus (${reviewBodies().length} reviews)`, reviewBodies());
-  if (HANDLER_ONLY) return;
-  await whole('two-hook pod, 2,000 replicas of one template', twoHookReplicaBodies(2000));
-  await whole('two-hook pod, 2,000 templates (each review injected)', twoHookTemplateBodies(2000));
 })();

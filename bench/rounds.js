@@ -12,9 +12,10 @@
 const { execFileSync } = require('node:child_process');
 const { resolve } = require('node:path');
 const { mutateHandler } = require('./handler');
+const { median, numericFlag } = require('./cpu');
 
 const argv = process.argv.slice(2);
-const opt = (name, d) => Number(argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? d);
+const opt = (name, d) => numericFlag(argv, name, d);
 
 /** In a child: CPU µs per request of one build on one workload, printed as JSON. */
 async function measure(dist, workload, seconds, reinvocationFrom) {
@@ -62,7 +63,6 @@ if (argv[0] === '--child') {
       }
     }
   }
-  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   console.log(`Node ${process.version}, ${ROUNDS} interleaved rounds of ${SECONDS} CPU-s per build and workload, each in a process of its own; CPU µs per request (median), × the first build`);
   console.log(`| workload | ${builds.map((b) => b.label).join(' | ')} |`);
   console.log(`|---|${builds.map(() => '---:').join('|')}|`);

@@ -9,6 +9,7 @@
 'use strict';
 const { execFileSync } = require('node:child_process');
 const { mutateHandler } = require('./handler');
+const { median, numericFlag, perCall } = require('./cpu');
 
 const WORKLOADS = {
   'two-hook pod, 2,000 replicas of one template': (c) => c.twoHookReplicaBodies(2000),
@@ -18,11 +19,10 @@ const WORKLOADS = {
 const SETTINGS = { 'cache on (256)': 256, 'cache off (0)': 0 };
 
 const argv = process.argv.slice(2);
-const opt = (name, d) => Number(argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? d);
+const opt = (name, d) => numericFlag(argv, name, d);
 
 if (argv[0] === '--child') {
   const [, workload, entries, seconds] = argv;
-  const { perCall } = require('./cpu');
   const { answer } = mutateHandler(undefined, { server: { templateCacheEntries: Number(entries) } });
   const bodies = WORKLOADS[workload](require('./corpus')).map((b) => b.toString());
   perCall(async (body) => Buffer.from(await answer(body)), bodies, Number(seconds), 2).then((us) => console.log(JSON.stringify(us)));
@@ -41,7 +41,6 @@ if (argv[0] === '--child') {
       }
     }
   }
-  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   console.log(`Node ${process.version}, ${ROUNDS} interleaved rounds of ${SECONDS} CPU-s per setting and workload, each in a process of its own; CPU µs per review (median), × cache off`);
   console.log(`| workload | ${Object.keys(SETTINGS).join(' | ')} | on × off |`);
   console.log('|---|---:|---:|---:|');
