@@ -5,7 +5,8 @@ import fc from 'fast-check';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { mutate, type AdmissionContext, type Outcome } from '../../src/admission/handlers';
 import type { AdmissionRequest } from '../../src/admission/review';
-import { jsonSize, MAX_DEPTH, MAX_ENTRY_CHARS, sameTemplate, TemplateCache, type TemplateLookup } from '../../src/admission/template-cache';
+import { MAX_ENTRY_CHARS, TemplateCache, type TemplateLookup } from '../../src/admission/template-cache';
+import { jsonSize, MAX_DEPTH, sameTemplate } from '../../src/admission/template-match';
 import { parseConfig, type Config } from '../../src/config';
 import { pod } from './arbitrary-pods';
 
