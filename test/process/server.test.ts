@@ -174,6 +174,7 @@ describe('podhooks serve', () => {
   });
 
   test('one structured log line per decision that changes or objects to something; plain allows stay at debug', async () => {
+    const sent = Date.now();
     const plain = review({ ...hookPod, metadata: { name: 'plain', namespace: 'shop' } });
     expect((await post(ph, '/mutate', JSON.stringify(plain))).json().response.allowed).toBe(true);
     const body = review(hookPod);
@@ -183,6 +184,10 @@ describe('podhooks serve', () => {
     expect(ph.logs().filter((l) => l.uid === plain.request.uid)).toEqual([]);
     expect(line).toMatchObject({ level: 'info', msg: 'admission decision', webhook: 'mutate', namespace: 'shop', name: 'web', operation: 'CREATE', decision: 'patched' });
     expect(typeof line.durationMs).toBe('number');
+    // An ISO time of when it was written (formatted once per millisecond).
+    expect(line.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(Date.parse(line.time as string)).toBeGreaterThanOrEqual(sent);
+    expect(Date.parse(line.time as string)).toBeLessThanOrEqual(Date.now());
   });
 
   test('a new serving certificate is picked up without a restart', async () => {
