@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // What each round of issue 18 bought, measured in one run: the whole /mutate handler (parse
 // the review, inject, patch, serialise the answer; no HTTP) of several builds of podhooks,
-// interleaved round by round, on the 6 KB two-hook pod, on the golden corpus, and on the
+// interleaved round by round, on the 6 KB two-hook pod (one review, and replicas), on the golden corpus, and on the
 // two-hook pod sent back injected (reinvocation: the status is verified by re-injecting,
 // trust.ts). Each measurement runs in a process of its own: builds measured in one process
 // slow each other down (the second measured was up to 1.5× slower, whichever it was).
@@ -15,17 +15,20 @@ const { mutateHandler } = require('./handler');
 const { median, numericFlag } = require('./cpu');
 
 const argv = process.argv.slice(2);
+/** Replicas of one template, each with its own token volume name (answered from the cache, renamed). */
+const REPLICAS = 'two-hook pod, replicas';
 const opt = (name, d) => numericFlag(argv, name, d);
 
 /** In a child: CPU µs per request of one build on one workload, printed as JSON. */
 async function measure(dist, workload, seconds, reinvocationFrom) {
-  const { reviewBodies, twoHookReviewBody } = require('./corpus');
+  const { reviewBodies, twoHookReviewBody, twoHookReplicaBodies } = require('./corpus');
   const { perCall } = require('./cpu');
   const { answer } = mutateHandler(dist);
   const handler = async (body) => Buffer.from(await answer(body));
   let bodies;
   if (workload === 'golden corpus') bodies = reviewBodies().map((b) => b.toString());
   else if (workload === 'two-hook pod') bodies = [twoHookReviewBody().toString()];
+  else if (workload === REPLICAS) bodies = twoHookReplicaBodies(200).map((b) => b.toString());
   else bodies = [await reinvocationBody(reinvocationFrom)];
   console.log(JSON.stringify(await perCall(handler, bodies, seconds, 2)));
 }
@@ -51,7 +54,7 @@ if (argv[0] === '--child') {
     const [label, dir] = a.includes('=') ? a.split('=') : [a, a];
     return { label, dist: resolve(dir) };
   });
-  const workloads = ['two-hook pod', 'golden corpus', 'reinvocation (two-hook pod, injected)'];
+  const workloads = ['two-hook pod', REPLICAS, 'golden corpus', 'reinvocation (two-hook pod, injected)'];
   const us = new Map();
   for (let r = 0; r < ROUNDS; r++) {
     for (const w of workloads) {
