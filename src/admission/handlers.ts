@@ -3,6 +3,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Config } from '../config';
 import { A } from '../mutate/annotations';
+import { startOffsetValue } from '../mutate/authz';
 import { debugAllowFrom } from '../mutate/debug';
 import { injectPrepared, preparePod, type PreparedPod } from '../mutate/inject';
 import { copyOnWritePatch } from '../mutate/patch';
@@ -73,17 +74,25 @@ export async function mutate(req: AdmissionRequest, ctx: AdmissionContext, given
   const namespace = req.namespace || pod.metadata?.namespace;
   const templates = ctx.templates?.enabled ? ctx.templates : undefined;
   const group = templates?.groupOf(pod, namespace, ctx.nativeSidecars);
-  const kept = group === undefined ? undefined : templates!.answer(group, pod, req.uid);
+  // The pod's own authz start offset: a pacing token, taken only when the pod gets the authz container.
+  const startOffset = ctx.authzOffset ? () => startOffsetValue(ctx.authzOffset!(pod, namespace, req.dryRun === true)) : undefined;
+  const kept = group === undefined ? undefined : templates!.answer(group, pod, req.uid, startOffset);
   if (kept) return kept;
-  const outside = { consulted: false };
+  const outside: Outside = { consulted: false };
   const outcome = await injectReviewed(req, pod, namespace, ctx, outside, givenUp);
-  if (group !== undefined) templates!.settle(group, pod, outcome, outside.consulted);
+  if (group !== undefined) templates!.settle(group, pod, outcome, outside.consulted, outside.startOffset);
   return outcome;
 }
 
-/** The injection answer to one pod; `outside.consulted` says it depended on more than the pod,
- *  its namespace and the config (so it is not an answer for the pod's template). */
-async function injectReviewed(req: AdmissionRequest, pod: V1Pod, namespace: string | undefined, ctx: AdmissionContext, outside: { consulted: boolean }, givenUp?: () => AbortSignal): Promise<Outcome> {
+/** What an answer depended on besides the pod, its namespace and the config: lookups (so it
+ *  is not an answer for the pod's template), and the authz start offset it set. */
+interface Outside {
+  consulted: boolean;
+  startOffset?: string;
+}
+
+/** The injection answer to one pod, and in `outside` what else it depended on. */
+async function injectReviewed(req: AdmissionRequest, pod: V1Pod, namespace: string | undefined, ctx: AdmissionContext, outside: Outside, givenUp?: () => AbortSignal): Promise<Outcome> {
   const prepared = preparePod(pod, ctx.config, namespace, ctx.nativeSidecars);
 
   let imageCommands: Record<string, string[]> | undefined;
@@ -111,8 +120,9 @@ async function injectReviewed(req: AdmissionRequest, pod: V1Pod, namespace: stri
     // ports, denials, or a reinvocation that keeps the offset the pod already has).
     authzStartOffsetMs: ctx.authzOffset
       ? () => {
-          outside.consulted = true;
-          return ctx.authzOffset!(pod, namespace, req.dryRun === true);
+          const ms = ctx.authzOffset!(pod, namespace, req.dryRun === true);
+          outside.startOffset = startOffsetValue(ms);
+          return ms;
         }
       : undefined,
   });
@@ -161,7 +171,7 @@ function patched(req: AdmissionRequest, pod: V1Pod, injected: V1Pod, warnings: s
  * from debug.network.allowFrom only when the config or the namespace's label allows it.
  * Labels that cannot be read keep it private, and the answer says so.
  */
-async function debugExposure(prepared: PreparedPod, ctx: AdmissionContext, namespace: string | undefined, outside: { consulted: boolean }): Promise<{ allowFrom?: string; warning?: string }> {
+async function debugExposure(prepared: PreparedPod, ctx: AdmissionContext, namespace: string | undefined, outside: Outside): Promise<{ allowFrom?: string; warning?: string }> {
   const net = ctx.config.debug.network;
   if (!prepared.parsed?.spec.debug || !net.allowFrom || net.allNamespaces) return { allowFrom: debugAllowFrom(ctx.config, undefined) };
   outside.consulted = true;

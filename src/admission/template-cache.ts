@@ -5,11 +5,13 @@
 // it (all but the fields that differ between replicas: ./template-match.ts) gets it with its
 // own request uid (and token volume name: ./token-volume.ts), without being injected again.
 // An answer that consulted anything outside the pod (an image's ENTRYPOINT from its
-// registry, RuntimeClasses, namespace labels, an authz pacing token) is never kept: those
-// change, or are per pod.
+// registry, RuntimeClasses, namespace labels) is never kept: those change. An authz start
+// offset is per pod: it is a slot in the kept answer, taken afresh for each replica
+// (./paced-patch.ts).
 import type { V1Pod } from '@kubernetes/client-node';
 import { LruCache } from '../lru';
 import { PREFIX } from '../mutate/annotations';
+import { PacedPatch } from './paced-patch';
 import { compileTemplate, jsonSize, matches, type Template } from './template-match';
 import { RenameablePatch, renameable, tokenVolumeOf } from './token-volume';
 
@@ -35,6 +37,8 @@ interface Entry<T> {
   token?: string;
   /** The patch, to rename the token volume in. */
   patch?: RenameablePatch;
+  /** The patch with the authz start offset as a slot, when the answer set one. */
+  paced?: PacedPatch;
 }
 
 export class TemplateCache<T extends Answer> {
@@ -78,8 +82,10 @@ export class TemplateCache<T extends Answer> {
     return key;
   }
 
-  /** The answer kept for a pod of `group` equal to `pod` as a template, as the answer to the review `uid`. */
-  answer(group: string, pod: V1Pod, uid: string): T | undefined {
+  /** The answer kept for a pod of `group` equal to `pod` as a template, as the answer to the
+   *  review `uid`. `startOffset` takes the pod's authz start offset (called only when the kept
+   *  answer set one, as injecting the pod would). */
+  answer(group: string, pod: V1Pod, uid: string, startOffset?: () => string): T | undefined {
     const entries = this.groups.get(group);
     if (!entries) return undefined;
     const token = tokenVolumeOf(pod);
@@ -87,15 +93,17 @@ export class TemplateCache<T extends Answer> {
       // The incoming pod's token volume name, where it differs from the kept pod's.
       const renamed = e.token !== undefined && e.token !== token ? token : undefined;
       if (!matches(e.template, pod, renamed && e.token, renamed)) continue;
+      if (e.paced && !startOffset) return undefined;
       this.counted('hit');
-      const patch = renamed !== undefined && e.patch ? e.patch.as(renamed) : e.answer.response.patch;
+      const patch = e.paced ? e.paced.with(startOffset!(), token) : renamed !== undefined && e.patch ? e.patch.as(renamed) : e.answer.response.patch;
       return { ...e.answer, response: { ...e.answer.response, uid, ...(patch === undefined ? {} : { patch }) } };
     }
     return undefined;
   }
 
-  /** Records a computed answer; kept only if it depended on nothing but the pod, its namespace and the config. */
-  settle(group: string, pod: V1Pod, answer: T, consultedOutside: boolean): void {
+  /** Records a computed answer; kept only if it depended on nothing but the pod, its namespace
+   *  and the config, and the authz start offset it set (`startOffset`, the annotation's value). */
+  settle(group: string, pod: V1Pod, answer: T, consultedOutside: boolean, startOffset?: string): void {
     if (consultedOutside) return this.counted('not-kept');
     const before = this.groups.get(group);
     if (!before && !this.seen.has(group)) {
@@ -108,11 +116,14 @@ export class TemplateCache<T extends Answer> {
     const { patch, ...rest } = answer.response;
     // Replicas differ in the token volume's name: an answer that names it otherwise than as a
     // whole JSON string (or one in an annotation's JSON) could not be renamed, so it is not kept.
-    if (token !== undefined && !renameable(JSON.stringify({ ...answer, response: rest }), patch === undefined ? undefined : Buffer.from(patch, 'base64').toString(), token)) return this.counted('not-kept');
+    const patchJson = patch !== undefined && (token !== undefined || startOffset !== undefined) ? Buffer.from(patch, 'base64').toString() : undefined;
+    if (token !== undefined && !renameable(JSON.stringify({ ...answer, response: rest }), patchJson, token)) return this.counted('not-kept');
+    const paced = startOffset === undefined || patchJson === undefined ? undefined : PacedPatch.of(patchJson, startOffset, token);
+    if (startOffset !== undefined && !paced) return this.counted('not-kept');
     this.counted('miss');
     this.seen.delete(group);
     // The answer is shared by later reviews of the template: nothing may change it.
-    const entry: Entry<T> = { template: compileTemplate(pod), answer: deepFreeze(answer), token, patch: token !== undefined && patch !== undefined ? new RenameablePatch(patch, token) : undefined };
+    const entry: Entry<T> = { template: compileTemplate(pod), answer: deepFreeze(answer), token, patch: token !== undefined && patch !== undefined ? new RenameablePatch(patch, token) : undefined, paced };
     const kept = [entry, ...(before ?? []).filter((e) => !matches(e.template, pod))].slice(0, Math.min(GROUP_SIZE, this.capacity));
     this.entries += kept.length - (before?.length ?? 0);
     this.groups.delete(group);

@@ -63,5 +63,10 @@ export function addAuthz(draft: PodDraft, base: V1Pod, authz: NonNullable<HookSp
     'before-user',
   );
   const ms = typeof offset === 'function' ? offset() : offset;
-  if (ms !== undefined) draft.setAnnotation(A.authzOffset, String(Math.max(0, Math.ceil(ms))));
+  if (ms !== undefined) draft.setAnnotation(A.authzOffset, startOffsetValue(ms));
+}
+
+/** The podhooks.io/authz-start-offset-ms value for a start offset: whole ms, never negative. */
+export function startOffsetValue(ms: number): string {
+  return String(Math.max(0, Math.ceil(ms)));
 }

@@ -123,9 +123,11 @@ test('a server-side dry run is injected and stores nothing', async () => {
   expect(line.dryRun).toBe(true);
 });
 
+/** podhooks_mutate_template_cache_total by result. */
+const templateLookups = async (): Promise<Record<string, number>> => Object.fromEntries([...(await metricsText(ph)).matchAll(/^podhooks_mutate_template_cache_total\{result="([a-z-]+)"\} (\d+)$/gm)].map((m) => [m[1], Number(m[2])]));
+
 test('a Deployment scaled to 100 replicas yields 100 injected pods, injected once and answered from the template cache', async () => {
-  const lookups = async () => Object.fromEntries([...(await metricsText(ph)).matchAll(/^podhooks_mutate_template_cache_total\{result="([a-z-]+)"\} (\d+)$/gm)].map((m) => [m[1], Number(m[2])]));
-  const before = await lookups();
+  const before = await templateLookups();
   const labels = { app: 'fleet' };
   await apps.createNamespacedDeployment({
     namespace: 'hooks',
@@ -151,7 +153,7 @@ test('a Deployment scaled to 100 replicas yields 100 injected pods, injected onc
   expect(pods.filter(injected)).toHaveLength(100);
   // The ReplicaSet's pods as the apiserver sends them (generateName, managedFields times)
   // are one template: the first is remembered, the second kept, the rest answered from it.
-  const after = await lookups();
+  const after = await templateLookups();
   expect((after.hit ?? 0) - (before.hit ?? 0)).toBeGreaterThanOrEqual(98);
   // Each with its own token volume (kube-api-access-<random>), renamed in the kept answer.
   for (const p of pods) {
@@ -162,6 +164,40 @@ test('a Deployment scaled to 100 replicas yields 100 injected pods, injected onc
   }
   const injections = new Set(pods.map((p) => JSON.stringify([p.metadata!.annotations!['podhooks.io/status'], p.spec!.initContainers!.map((c) => [c.name, c.command]), p.spec!.containers.map((c) => c.command)])));
   expect(injections.size).toBe(1);
+});
+
+test('an authz Deployment is answered from the template cache, and each replica still gets its own paced start offset', async () => {
+  const REPLICAS = 30;
+  const BURST = 5; // authz.burstPerApp's default; then one start per 200 ms (ratePerApp 5)
+  const before = await templateLookups();
+  const labels = { app: 'ledger' };
+  await apps.createNamespacedDeployment({
+    namespace: 'hooks',
+    body: {
+      metadata: { name: 'ledger' },
+      spec: {
+        replicas: REPLICAS,
+        selector: { matchLabels: labels },
+        template: { metadata: { labels, annotations: { 'podhooks.io/authz': 'true' } }, spec: { containers: [{ name: 'app', image: 'registry.example.com/ledger:1', command: ['/ledger'], ports: [{ containerPort: 8443 }] }] } },
+      },
+    },
+  });
+  const pods = await eventually(
+    `${REPLICAS} ledger pods`,
+    async () => {
+      const list = await core.listNamespacedPod({ namespace: 'hooks', labelSelector: 'app=ledger' });
+      return list.items.length >= REPLICAS ? list.items : undefined;
+    },
+    150_000,
+  );
+  expect(pods.map((p) => p.spec!.initContainers?.[0]?.name)).toEqual(pods.map(() => 'podhooks-authz'));
+  const after = await templateLookups();
+  expect((after.hit ?? 0) - (before.hit ?? 0)).toBeGreaterThanOrEqual(REPLICAS - 2);
+  // One pacing token per pod, hit or not: offsets one interval apart after the burst.
+  const offsets = pods.map((p) => Number(p.metadata!.annotations!['podhooks.io/authz-start-offset-ms']));
+  expect(offsets.every(Number.isInteger)).toBe(true);
+  expect(new Set(offsets).size).toBeGreaterThanOrEqual(REPLICAS - BURST + 1);
+  expect(Math.max(...offsets)).toBeGreaterThan(1000);
 });
 
 test("a Job's pod gets native sidecars (apiserver >= 1.29), so the Job can complete", async () => {

@@ -79,6 +79,8 @@ const hookAnnotations = fc.record(
     'podhooks.io/drain-delay': fc.constantFrom('0', '3s'),
     'podhooks.io/containers': fc.constant('*'),
     'podhooks.io/traffic': fc.constantFrom('manual', 'auto'),
+    'podhooks.io/authz': fc.constantFrom('true', 'false'),
+    'podhooks.io/authz-ports': fc.constantFrom('8443', '8080', '8443, 5432'),
   },
   { requiredKeys: [] },
 );

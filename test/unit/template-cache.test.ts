@@ -7,6 +7,7 @@ import { mutate, type AdmissionContext, type Outcome } from '../../src/admission
 import type { AdmissionRequest } from '../../src/admission/review';
 import { MAX_ENTRY_CHARS, TemplateCache, type TemplateLookup } from '../../src/admission/template-cache';
 import { jsonSize, MAX_DEPTH, sameTemplate } from '../../src/admission/template-match';
+import { tokenVolumeOf } from '../../src/admission/token-volume';
 import { parseConfig, type Config } from '../../src/config';
 import { pod } from './arbitrary-pods';
 
@@ -52,9 +53,14 @@ const setups: [string, Config, boolean][] = [
 
 describe.each(setups)('a replica gets the answer injecting it gives (%s)', (_, config, native) => {
   test('over generated pods, from the kept answer of another replica', async () => {
-    const uncached: AdmissionContext = { config, nativeSidecars: native };
-    const { ctx, lookups } = cachedContext(config, native);
+    // Authz pacing: each pod's offset from its own token volume name, so both sides agree; the
+    // tokens each side takes are counted.
+    const taken = { cached: 0, uncached: 0 };
+    const offsetOf = (side: keyof typeof taken) => (p: V1Pod) => (taken[side]++, parseInt(tokenVolumeOf(p)!.slice(-5), 36) / 7);
+    const uncached: AdmissionContext = { config, nativeSidecars: native, authzOffset: offsetOf('uncached') };
+    const { ctx, lookups } = cachedContext(config, native, { authzOffset: offsetOf('cached') });
     let n = 0;
+    let paced = 0;
     await fc.assert(
       fc.asyncProperty(pod, replicaOf, replicaOf, async (generated, first, second) => {
         // A controller's pods: one generateName, the names the apiserver makes from it.
@@ -65,13 +71,17 @@ describe.each(setups)('a replica gets the answer injecting it gives (%s)', (_, c
         await mutate(review(a, `first-${++n}`), ctx);
         await mutate(review(withReplica(p, first), `again-${n}`), ctx);
         const before = lookups.length;
+        const tokens = { ...taken };
         const kept = await mutate(review(b, `second-${n}`), ctx);
         expect(lookups[before]).toBe('hit');
         expect(kept).toEqual(await mutate(review(b, `second-${n}`), uncached));
+        expect(taken.cached - tokens.cached).toBe(taken.uncached - tokens.uncached);
+        paced += taken.cached - tokens.cached;
       }),
       { numRuns: 500 },
     );
     expect(lookups.filter((r) => r === 'hit').length).toBeGreaterThanOrEqual(500);
+    expect(paced).toBeGreaterThan(20); // replicas with authz were among them
   });
 });
 
@@ -130,16 +140,35 @@ test('another template (an annotation, a label, the namespace) is not answered f
   expect(lookups[5]).toBe('hit');
 });
 
-test('answers that consulted a pacing token, a registry or namespace labels are worked out for every pod', async () => {
-  const offsets: number[] = [];
-  const authz = cachedContext(parseConfig({}), true, { authzOffset: () => (offsets.push(offsets.length * 100), offsets.length * 100) });
-  const p = hooked({ 'podhooks.io/authz': 'true' });
-  const one = await mutate(review(p, 'a'), authz.ctx);
-  const two = await mutate(review(p, 'b'), authz.ctx);
-  expect(offsets).toHaveLength(2);
-  expect(one.response.patch).not.toBe(two.response.patch); // each pod its own start offset
-  expect(authz.lookups).toEqual(['not-kept', 'not-kept']);
+test('a replica of an authz template takes its own pacing token and gets its own start offset', async () => {
+  /** Pacing as a deterministic sequence of offsets (fractions too: the annotation rounds up). */
+  const pacer = () => {
+    const taken: boolean[] = [];
+    return { taken, offset: (_: V1Pod, __: string | undefined, dryRun: boolean) => (taken.push(dryRun), taken.length * 250.5) };
+  };
+  const cached = pacer();
+  const uncached = pacer();
+  const { ctx, lookups } = cachedContext(parseConfig({}), true, { authzOffset: cached.offset });
+  const plain: AdmissionContext = { config: ctx.config, nativeSidecars: true, authzOffset: uncached.offset };
+  const p = (token: string) => withReplica(hooked({ 'podhooks.io/authz': 'true', 'podhooks.io/pre-start': 'echo hi' }), { token });
+  const offsets: string[] = [];
+  for (const [i, token] of ['aaaaa', 'bbbbb', 'ccccc', 'ddddd', 'eeeee'].entries()) {
+    const dryRun = i === 3;
+    const answer = await mutate(review(p(token), `u${i}`, { dryRun }), ctx);
+    expect(answer).toEqual(await mutate(review(p(token), `u${i}`, { dryRun }), plain));
+    offsets.push(/podhooks\.io~1authz-start-offset-ms","value":"(\d+)"/.exec(Buffer.from(answer.response.patch!, 'base64').toString())![1]);
+  }
+  expect(lookups).toEqual(['miss', 'miss', 'hit', 'hit', 'hit']);
+  expect(offsets).toEqual(['251', '501', '752', '1002', '1253']);
+  expect(cached.taken).toEqual([false, false, false, true, false]); // one per pod, a dry run only looks
+  // A template whose answer sets no offset (ports all whitelisted) takes no token on a hit.
+  const whitelisted = hooked({ 'podhooks.io/authz': 'true', 'podhooks.io/authz-ports': '8080', 'podhooks.io/pre-start': 'echo hi' });
+  for (const uid of ['w1', 'w2', 'w3']) await mutate(review(whitelisted, uid), ctx);
+  expect(lookups.slice(-1)).toEqual(['hit']);
+  expect(cached.taken).toHaveLength(5);
+});
 
+test('answers that consulted a registry or namespace labels are worked out for every pod', async () => {
   let registryCalls = 0;
   const images = { commands: async () => (registryCalls++, { app: ['/from-registry'] }) };
   const registry = cachedContext(parseConfig({}), true, { images });
