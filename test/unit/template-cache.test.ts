@@ -81,7 +81,7 @@ describe.each(setups)('a replica gets the answer injecting it gives (%s)', (_, c
       { numRuns: 500 },
     );
     expect(lookups.filter((r) => r === 'hit').length).toBeGreaterThanOrEqual(500);
-    expect(paced).toBeGreaterThan(20); // replicas with authz were among them
+    expect(paced).toBeGreaterThanOrEqual(5); // replicas with authz were among them (about 25 a run)
   });
 });
 
@@ -255,7 +255,7 @@ test('entry sizes: about the JSON length, counted only up to the limit', () => {
   fc.assert(
     fc.property(fc.jsonValue(), (v) => {
       const text = JSON.stringify(v).replace(/\\(u[0-9a-f]{4}|.)/g, '_'); // an escape is one character in memory
-      expect(jsonSize(v, Infinity)).toBeGreaterThanOrEqual(text.length / 3); // a long number counts 8
+      expect(jsonSize(v, Infinity)).toBeGreaterThanOrEqual(text.length / 4); // a number counts 8, and its JSON has at most 25 characters
       expect(jsonSize(v, Infinity)).toBeLessThanOrEqual(text.length * 4 + 8);
     }),
     { numRuns: 2000 },
