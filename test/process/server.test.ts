@@ -173,21 +173,34 @@ describe('podhooks serve', () => {
     expect(text).not.toMatch(/^podhooks_(process|nodejs)_/m);
   });
 
-  test('one structured log line per decision that changes or objects to something; plain allows stay at debug', async () => {
+  test('one structured log line per decision that objects to something; plain allows and plain injections stay at debug', async () => {
     const sent = Date.now();
     const plain = review({ ...hookPod, metadata: { name: 'plain', namespace: 'shop' } });
     expect((await post(ph, '/mutate', JSON.stringify(plain))).json().response.allowed).toBe(true);
-    const body = review(hookPod);
-    await post(ph, '/mutate', JSON.stringify(body));
-    const line = await ph.waitForLog((l) => l.uid === body.request.uid);
-    // Lines arrive in order: the plain allow before it would have been seen by now.
-    expect(ph.logs().filter((l) => l.uid === plain.request.uid)).toEqual([]);
-    expect(line).toMatchObject({ level: 'info', msg: 'admission decision', webhook: 'mutate', namespace: 'shop', name: 'web', operation: 'CREATE', decision: 'patched' });
+    const injected = review(hookPod);
+    expect((await post(ph, '/mutate', JSON.stringify(injected))).json().response.patch).toBeDefined();
+    const denied = review(kataHostNetwork);
+    expect((await post(ph, '/validate', JSON.stringify(denied))).json().response.allowed).toBe(false);
+    const line = await ph.waitForLog((l) => l.uid === denied.request.uid);
+    // Lines arrive in order: the allow and the injection before it would have been seen by now.
+    expect(ph.logs().filter((l) => l.uid === plain.request.uid || l.uid === injected.request.uid)).toEqual([]);
+    expect(line).toMatchObject({ level: 'info', msg: 'admission decision', webhook: 'validate', namespace: 'shop', name: 'vm', operation: 'CREATE', decision: 'denied' });
     expect(typeof line.durationMs).toBe('number');
     // An ISO time of when it was written (formatted once per millisecond).
     expect(line.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
-    expect(Date.parse(line.time as string)).toBeGreaterThanOrEqual(sent);
-    expect(Date.parse(line.time as string)).toBeLessThanOrEqual(Date.now());
+    expect(Date.parse(line.time)).toBeGreaterThanOrEqual(sent);
+    expect(Date.parse(line.time)).toBeLessThanOrEqual(Date.now());
+  });
+
+  test('at debug, a plain injection is logged too', async () => {
+    const debug = await startPodhooks({ logLevel: 'debug' });
+    try {
+      const body = review(hookPod);
+      await post(debug, '/mutate', JSON.stringify(body));
+      expect(await debug.waitForLog((l) => l.uid === body.request.uid)).toMatchObject({ level: 'debug', msg: 'admission decision', webhook: 'mutate', name: 'web', decision: 'patched' });
+    } finally {
+      await debug.stop();
+    }
   });
 
   test('a new serving certificate is picked up without a restart', async () => {
