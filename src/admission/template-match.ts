@@ -36,6 +36,8 @@ function compile(value: unknown, top = false): Template {
   const keys: string[] = [];
   const values: Template[] = [];
   for (const k in value) {
+    // JSON makes no inherited keys; were any enumerable, the incoming side would see an
+    // extra key and never match (the safe direction).
     if (!Object.hasOwn(value, k)) continue;
     const metadata = top && k === 'metadata' && isObject((value as Record<string, unknown>).metadata);
     if (metadata) {
