@@ -54,6 +54,8 @@ test('helm install runs the webhook in the cluster, which injects a pod end to e
     replicaCount: 1,
     image: { registry: 'ghcr.io/podhooks', tag: '0.1.0', pullPolicy: 'Never' },
     certificates: { provider: 'self-managed' },
+    // A plain injection's decision line is at debug: the chart's config passes the level through.
+    config: { logLevel: 'debug' },
     extraEnv: [
       { name: 'KUBERNETES_SERVICE_HOST', value: node.apiserverForPods.host },
       { name: 'KUBERNETES_SERVICE_PORT', value: String(node.apiserverForPods.port) },
@@ -102,7 +104,7 @@ test('helm install runs the webhook in the cluster, which injects a pod end to e
   await node.waitForPod(NS, 'web', isReady, 'the injected pod Ready');
   const log = await eventually('the app to log that it serves', async () => ((l) => (l.includes('app: pid 1 serving') ? l : undefined))(node.logs(NS, 'web', 'app')));
   expect(log.indexOf('app: pid 1 serving')).toBeGreaterThan(log.indexOf("hook: run by the in-cluster webhook's wrapper"));
-  // The in-cluster replica made that decision (its audit line), not some other server.
+  // The in-cluster replica made that decision (its decision line), not some other server.
   expect(node.logs(PH, replica, 'podhooks')).toMatch(/"webhook":"mutate".*"namespace":"apps","name":"web","operation":"CREATE","decision":"patched"/);
 
   const uninstall = helm(['uninstall', 'podhooks', '--namespace', PH, '--kubeconfig', cp.kubeconfigPath]);
