@@ -22,9 +22,9 @@ export class PacedPatch {
     return new PacedPatch(patchJson.slice(0, start), patchJson.slice(start + value.length), token);
   }
 
-  /** The base64 patch with this pod's `offset` (and its token volume name). */
-  with(offset: string, token: string | undefined): string {
-    let json = this.before + offset + this.after;
+  /** The base64 patch for a pod with token volume `token`; `startOffset` takes its pacing token. */
+  with(token: string | undefined, startOffset: () => string): string {
+    let json = this.before + startOffset() + this.after;
     // Every occurrence of the kept name is a whole JSON string (checked before keeping).
     if (token !== undefined && this.token !== undefined && token !== this.token) json = json.split(this.token).join(token);
     return Buffer.from(json).toString('base64');

@@ -35,10 +35,8 @@ interface Entry<T> {
   answer: T;
   /** The kept pod's token volume, when the answer can be given to a replica with another one. */
   token?: string;
-  /** The patch, to rename the token volume in. */
-  patch?: RenameablePatch;
-  /** The patch with the authz start offset as a slot, when the answer set one. */
-  paced?: PacedPatch;
+  /** The patch, when a replica's differs: its token volume name, its authz start offset. */
+  patch?: RenameablePatch | PacedPatch;
 }
 
 export class TemplateCache<T extends Answer> {
@@ -93,9 +91,10 @@ export class TemplateCache<T extends Answer> {
       // The incoming pod's token volume name, where it differs from the kept pod's.
       const renamed = e.token !== undefined && e.token !== token ? token : undefined;
       if (!matches(e.template, pod, renamed && e.token, renamed)) continue;
-      if (e.paced && !startOffset) return undefined;
+      const kept = e.patch;
+      if (kept instanceof PacedPatch && !startOffset) return undefined;
       this.counted('hit');
-      const patch = e.paced ? e.paced.with(startOffset!(), token) : renamed !== undefined && e.patch ? e.patch.as(renamed) : e.answer.response.patch;
+      const patch = kept instanceof PacedPatch ? kept.with(token, startOffset!) : kept ? kept.with(token) : e.answer.response.patch;
       return { ...e.answer, response: { ...e.answer.response, uid, ...(patch === undefined ? {} : { patch }) } };
     }
     return undefined;
@@ -123,7 +122,7 @@ export class TemplateCache<T extends Answer> {
     this.counted('miss');
     this.seen.delete(group);
     // The answer is shared by later reviews of the template: nothing may change it.
-    const entry: Entry<T> = { template: compileTemplate(pod), answer: deepFreeze(answer), token, patch: token !== undefined && patch !== undefined ? new RenameablePatch(patch, token) : undefined, paced };
+    const entry: Entry<T> = { template: compileTemplate(pod), answer: deepFreeze(answer), token, patch: paced ?? (token !== undefined && patch !== undefined ? new RenameablePatch(patch, token) : undefined) };
     const kept = [entry, ...(before ?? []).filter((e) => !matches(e.template, pod))].slice(0, Math.min(GROUP_SIZE, this.capacity));
     this.entries += kept.length - (before?.length ?? 0);
     this.groups.delete(group);

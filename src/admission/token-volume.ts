@@ -53,8 +53,9 @@ export class RenameablePatch {
     }
   }
 
-  /** The patch with `token` in place of the kept name: same length, as all token volume names. */
-  as(token: string): string {
+  /** The patch for a pod whose token volume is `token` (same length as every token volume name). */
+  with(token: string | undefined): string {
+    if (token === undefined || token === this.token) return this.base64;
     if (token.length !== TOKEN_BYTES || this.token.length !== TOKEN_BYTES) throw new Error(`token volume names are ${TOKEN_BYTES} characters: ${token}`);
     let out = '';
     let done = 0; // base64 characters of the kept patch already in `out`

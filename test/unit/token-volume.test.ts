@@ -10,7 +10,7 @@ test('the rename in the base64 text equals encoding the renamed patch, wherever 
   fc.assert(
     fc.property(fc.array(fc.string({ unit: 'binary', maxLength: 7 }), { minLength: 1, maxLength: 6 }), token, token, (parts, from, to) => {
       const text = parts.join(from); // any bytes around the name (multi-byte characters too), occurrences adjacent or not
-      expect(new RenameablePatch(b64(text), from).as(to)).toBe(b64(parts.join(to)));
+      expect(new RenameablePatch(b64(text), from).with(to)).toBe(b64(parts.join(to)));
     }),
     { numRuns: 3000 },
   );
@@ -18,11 +18,11 @@ test('the rename in the base64 text equals encoding the renamed patch, wherever 
 
 test('a patch that does not name the token volume is given unchanged', () => {
   const patch = b64('[{"op":"add","path":"/metadata/annotations","value":{}}]');
-  expect(new RenameablePatch(patch, 'kube-api-access-aaaaa').as('kube-api-access-bbbbb')).toBe(patch);
+  expect(new RenameablePatch(patch, 'kube-api-access-aaaaa').with('kube-api-access-bbbbb')).toBe(patch);
 });
 
 test('a name of another length is refused rather than shifting the patch', () => {
-  expect(() => new RenameablePatch(b64('"kube-api-access-aaaaa"'), 'kube-api-access-aaaaa').as('kube-api-access-bb')).toThrow(/21 characters/);
+  expect(() => new RenameablePatch(b64('"kube-api-access-aaaaa"'), 'kube-api-access-aaaaa').with('kube-api-access-bb')).toThrow(/21 characters/);
 });
 
 test('only a pod with exactly one token volume has a name to rename', () => {
