@@ -7,7 +7,7 @@ import { parseConfig } from '../../src/config';
 import { generateBundle } from '../../src/certs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AdmissionregistrationV1Api, AppsV1Api, BatchV1Api, CoreV1Api, NodeV1Api, type V1Pod } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, AppsV1Api, BatchV1Api, CoreV1Api, NodeV1Api, type V1Container, type V1Pod } from '@kubernetes/client-node';
 import { metricsText, ROOT, startPodhooks, type Podhooks } from '../helpers/podhooks';
 import { K8S_VERSION, startControlPlane, type ControlPlane } from './harness/controlplane';
 import { apiMessage, createNamespace, eventually, registerWebhooks } from './harness/webhooks';
@@ -123,32 +123,31 @@ test('a server-side dry run is injected and stores nothing', async () => {
   expect(line.dryRun).toBe(true);
 });
 
+/** A Deployment of `replicas` pods labelled app=`name` in namespace hooks, and its pods once all exist. */
+async function deployed(name: string, replicas: number, annotations: Record<string, string>, container: V1Container): Promise<V1Pod[]> {
+  const labels = { app: name };
+  await apps.createNamespacedDeployment({
+    namespace: 'hooks',
+    body: { metadata: { name }, spec: { replicas, selector: { matchLabels: labels }, template: { metadata: { labels, annotations }, spec: { containers: [container] } } } },
+  });
+  return eventually(
+    `${replicas} ${name} pods`,
+    async () => {
+      const list = await core.listNamespacedPod({ namespace: 'hooks', labelSelector: `app=${name}` });
+      return list.items.length >= replicas ? list.items : undefined;
+    },
+    150_000,
+  );
+}
+
 /** podhooks_mutate_template_cache_total by result. */
 const templateLookups = async (): Promise<Record<string, number>> => Object.fromEntries([...(await metricsText(ph)).matchAll(/^podhooks_mutate_template_cache_total\{result="([a-z-]+)"\} (\d+)$/gm)].map((m) => [m[1], Number(m[2])]));
 
 test('a Deployment scaled to 100 replicas yields 100 injected pods, injected once and answered from the template cache', async () => {
   const before = await templateLookups();
-  const labels = { app: 'fleet' };
-  await apps.createNamespacedDeployment({
-    namespace: 'hooks',
-    body: {
-      metadata: { name: 'fleet' },
-      spec: {
-        replicas: 100,
-        selector: { matchLabels: labels },
-        // preOnline: its runner mounts the app's volumes, the token volume too (renamed per replica).
-        template: { metadata: { labels, annotations: { 'podhooks.io/pre-start': 'echo fleet', 'podhooks.io/pre-online': 'echo online', 'podhooks.io/check-url': 'http://localhost:8080/' } }, spec: { containers: [{ name: 'app', image: 'registry.example.com/fleet:1', command: ['/fleet'] }] } },
-      },
-    },
-  });
-  const pods = await eventually(
-    '100 fleet pods',
-    async () => {
-      const list = await core.listNamespacedPod({ namespace: 'hooks', labelSelector: 'app=fleet' });
-      return list.items.length >= 100 ? list.items : undefined;
-    },
-    150_000,
-  );
+  // preOnline: its runner mounts the app's volumes, the token volume too (renamed per replica).
+  const hooks = { 'podhooks.io/pre-start': 'echo fleet', 'podhooks.io/pre-online': 'echo online', 'podhooks.io/check-url': 'http://localhost:8080/' };
+  const pods = await deployed('fleet', 100, hooks, { name: 'app', image: 'registry.example.com/fleet:1', command: ['/fleet'] });
   expect(pods).toHaveLength(100);
   expect(pods.filter(injected)).toHaveLength(100);
   // The ReplicaSet's pods as the apiserver sends them (generateName, managedFields times)
@@ -170,26 +169,7 @@ test('an authz Deployment is answered from the template cache, and each replica 
   const REPLICAS = 30;
   const BURST = 5; // authz.burstPerApp's default; then one start per 200 ms (ratePerApp 5)
   const before = await templateLookups();
-  const labels = { app: 'ledger' };
-  await apps.createNamespacedDeployment({
-    namespace: 'hooks',
-    body: {
-      metadata: { name: 'ledger' },
-      spec: {
-        replicas: REPLICAS,
-        selector: { matchLabels: labels },
-        template: { metadata: { labels, annotations: { 'podhooks.io/authz': 'true' } }, spec: { containers: [{ name: 'app', image: 'registry.example.com/ledger:1', command: ['/ledger'], ports: [{ containerPort: 8443 }] }] } },
-      },
-    },
-  });
-  const pods = await eventually(
-    `${REPLICAS} ledger pods`,
-    async () => {
-      const list = await core.listNamespacedPod({ namespace: 'hooks', labelSelector: 'app=ledger' });
-      return list.items.length >= REPLICAS ? list.items : undefined;
-    },
-    150_000,
-  );
+  const pods = await deployed('ledger', REPLICAS, { 'podhooks.io/authz': 'true' }, { name: 'app', image: 'registry.example.com/ledger:1', command: ['/ledger'], ports: [{ containerPort: 8443 }] });
   expect(pods.map((p) => p.spec!.initContainers?.[0]?.name)).toEqual(pods.map(() => 'podhooks-authz'));
   const after = await templateLookups();
   expect((after.hit ?? 0) - (before.hit ?? 0)).toBeGreaterThanOrEqual(REPLICAS - 2);
