@@ -1,7 +1,9 @@
 // Whether a pod is a replica of a kept one: equal as JSON text would be (same keys in the
 // same order, same values), but for the metadata that differs between replicas. The kept
-// pod is compiled once into its keys and leaves, so a comparison walks only the incoming
-// pod (for...in, no key arrays made per object): a hit costs about a third less.
+// pod is compiled once into one flat array of its keys and leaves in document order, so a
+// comparison walks the incoming pod and reads the kept one front to back. (A tree of small
+// objects cost 4-5 times as much against a freshly parsed pod: each step chased a pointer
+// to memory the parse had since pushed out of the CPU's caches.)
 import type { V1Pod } from '@kubernetes/client-node';
 
 /** Metadata that differs between replicas of one template and that injection never reads
@@ -12,43 +14,43 @@ export const PER_REPLICA = new Set(['name', 'uid', 'resourceVersion', 'creationT
  *  nests about 15 levels; only a hand-made review goes deeper). */
 export const MAX_DEPTH = 64;
 
-/** A JSON object's keys in order and their values; `perReplica`: the pod's metadata, whose
- *  PER_REPLICA keys are left out on both sides. */
-class Fields {
-  constructor(
-    readonly keys: readonly string[],
-    readonly values: readonly Template[],
-    readonly perReplica: boolean,
-  ) {}
-}
+// Markers in a compiled template. JSON leaves are never objects, so no leaf is mistaken for
+// one. Each is followed by a count: an object's keys (then each key and its value), an
+// array's items. METADATA is the pod's metadata, whose PER_REPLICA keys are left out on
+// both sides.
+const OBJECT = Object.freeze({ marker: 'object' });
+const METADATA = Object.freeze({ marker: 'metadata' });
+const ARRAY = Object.freeze({ marker: 'array' });
 
-/** A kept pod as compared: a leaf, an array of templates, or an object's fields. */
-export type Template = string | number | boolean | null | readonly Template[] | Fields;
+/** A kept pod as compared (JSON values only; depth checked by the caller with jsonSize). */
+export type Template = readonly unknown[] & { readonly compiled: unique symbol };
 
-/** The kept pod, compiled (JSON values only; depth checked by the caller with jsonSize). */
 export function compileTemplate(pod: V1Pod): Template {
-  return compile(pod, true);
+  const out: unknown[] = [];
+  compile(pod, out, 'pod');
+  return out as unknown as Template;
 }
 
-function compile(value: unknown, top = false): Template {
-  if (value === null || typeof value !== 'object') return value as Template;
-  if (Array.isArray(value)) return value.map((v) => compile(v));
-  const keys: string[] = [];
-  const values: Template[] = [];
+function compile(value: unknown, out: unknown[], level?: 'pod' | 'metadata'): void {
+  if (value === null || typeof value !== 'object') return void out.push(value);
+  if (Array.isArray(value)) {
+    out.push(ARRAY, value.length);
+    for (const v of value) compile(v, out);
+    return;
+  }
+  const at = out.length;
+  out.push(level === 'metadata' ? METADATA : OBJECT, 0);
+  let count = 0;
   for (const k in value) {
     // JSON makes no inherited keys; were any enumerable, the incoming side would see an
     // extra key and never match (the safe direction).
-    if (!Object.hasOwn(value, k)) continue;
-    const metadata = top && k === 'metadata' && isObject((value as Record<string, unknown>).metadata);
-    if (metadata) {
-      const m = (value as Record<string, unknown>).metadata as Record<string, unknown>;
-      const mk: string[] = [];
-      const mv: Template[] = [];
-      for (const key in m) if (Object.hasOwn(m, key) && !PER_REPLICA.has(key)) mk.push(key), mv.push(compile(m[key]));
-      keys.push(k), values.push(new Fields(mk, mv, true));
-    } else keys.push(k), values.push(compile((value as Record<string, unknown>)[k]));
+    if (!Object.hasOwn(value, k) || (level === 'metadata' && PER_REPLICA.has(k))) continue;
+    const v = (value as Record<string, unknown>)[k];
+    out.push(k);
+    compile(v, out, level === 'pod' && k === 'metadata' && isObject(v) ? 'metadata' : undefined);
+    count++;
   }
-  return new Fields(keys, values, false);
+  out[at + 1] = count;
 }
 
 /**
@@ -57,30 +59,36 @@ function compile(value: unknown, top = false): Template {
  * a whole string, and neither appears otherwise.
  */
 export function matches(template: Template, pod: unknown, from?: string, to?: string): boolean {
-  return same(template, pod, from, to);
+  return same(template, 0, pod, from, to) === template.length;
 }
 
-function same(t: Template, b: unknown, from: string | undefined, to: string | undefined): boolean {
-  if (t === null || typeof t !== 'object') {
-    if (t === b) return from === undefined || (t !== from && t !== to);
-    return from !== undefined && t === from && b === to;
-  }
-  if (b === null || typeof b !== 'object') return false;
-  if (t instanceof Fields) {
-    if (Array.isArray(b)) return false;
-    const { keys, values, perReplica } = t;
+/** Compares `b` with the value at `at` in the template: the position after it, or -1. */
+function same(t: Template, at: number, b: unknown, from: string | undefined, to: string | undefined): number {
+  const v = t[at];
+  if (v === OBJECT || v === METADATA) {
+    if (b === null || typeof b !== 'object' || Array.isArray(b)) return -1;
+    const count = t[at + 1] as number;
+    const perReplica = v === METADATA;
+    let next = at + 2;
     let i = 0;
     for (const k in b) {
       if (perReplica && PER_REPLICA.has(k)) continue;
-      if (k !== keys[i] || !same(values[i], (b as Record<string, unknown>)[k], from, to)) return false;
+      // Past the last key, the next token is the enclosing object's: stop there.
+      if (i === count || t[next] !== k) return -1;
+      next = same(t, next + 1, (b as Record<string, unknown>)[k], from, to);
+      if (next < 0) return -1;
       i++;
     }
-    return i === keys.length;
+    return i === count ? next : -1;
   }
-  const items = t as readonly Template[];
-  if (!Array.isArray(b) || b.length !== items.length) return false;
-  for (let i = 0; i < items.length; i++) if (!same(items[i], b[i], from, to)) return false;
-  return true;
+  if (v === ARRAY) {
+    if (!Array.isArray(b) || b.length !== t[at + 1]) return -1;
+    let next = at + 2;
+    for (let i = 0; i < b.length && next >= 0; i++) next = same(t, next, b[i], from, to);
+    return next;
+  }
+  if (v === b) return from === undefined || (v !== from && v !== to) ? at + 1 : -1;
+  return from !== undefined && v === from && b === to ? at + 1 : -1;
 }
 
 /** Two pods as the cache compares them (tests; the cache compiles the kept pod once). */

@@ -238,6 +238,14 @@ test('the comparison is JSON text equality but for per-replica metadata: order, 
   expect(same({ metadata: { name: 'a', labels: { x: '1' }, annotations: {} }, spec: { containers: [{ name: 'app' }] } })).toBe(false);
   expect(sameTemplate({ metadata: ['a', 'b'] } as unknown as V1Pod, { metadata: { 0: 'a', 1: 'b' } } as unknown as V1Pod)).toBe(false);
   expect(sameTemplate({ metadata: 'ab' } as unknown as V1Pod, { metadata: 'ab' } as unknown as V1Pod)).toBe(true);
+  // A nested object's extra key is not read as the enclosing object's next key.
+  const outer = { spec: { a: 1 }, x: 'v' } as unknown as V1Pod;
+  expect(sameTemplate(outer, { spec: { a: 1, x: 'v' } } as unknown as V1Pod)).toBe(false);
+  expect(sameTemplate(outer, { spec: { a: 1 }, x: 'v', y: 1 } as unknown as V1Pod)).toBe(false);
+  // An array's length counts: a shorter one's items are not compared with what follows it.
+  expect(sameTemplate({ spec: [[], 'x'] } as unknown as V1Pod, { spec: [['x']] } as unknown as V1Pod)).toBe(false);
+  // Per-replica keys are left out only in the pod's own metadata.
+  expect(sameTemplate({ spec: { metadata: { name: 'a' } } } as unknown as V1Pod, { spec: { metadata: { name: 'b' } } } as unknown as V1Pod)).toBe(false);
 });
 
 test('over generated JSON, the comparison agrees with comparing the JSON text', () => {
