@@ -13,7 +13,7 @@ import { StatusError } from '../mutate/uninject';
 import type { NamespaceFacts } from '../validate/admitted';
 import { judge, needsNamespaceFacts } from '../validate/judge';
 import type { Finding } from '../validate/policy';
-import { subjectOf } from '../validate/subject';
+import { subjectOf, type Subject } from '../validate/subject';
 import type { AdmissionRequest, AdmissionResponse } from './review';
 import type { TemplateCache } from './template-cache';
 
@@ -65,9 +65,13 @@ function isPod(req: AdmissionRequest): boolean {
   return req.kind.kind === 'Pod' && (req.kind.group ?? '') === '' && !req.subResource;
 }
 
+/** A decision that waited on nothing is returned as it is: a promise only when it had to
+ *  wait (a registry, the API), so the common answer costs no promise round trips. */
+export type Decided = Outcome | Promise<Outcome>;
+
 /** `givenUp()`: a signal that fires when the apiserver gives up on this review (its timeout, or it
  *  closed the connection); asked for only when the answer waits on a registry. */
-export async function mutate(req: AdmissionRequest, ctx: AdmissionContext, givenUp?: () => AbortSignal): Promise<Outcome> {
+export function mutate(req: AdmissionRequest, ctx: AdmissionContext, givenUp?: () => AbortSignal): Decided {
   if (!isPod(req)) return allow(req.uid, `kind ${req.kind.kind} is not mutated`);
   if (req.operation !== 'CREATE') return allow(req.uid, `operation ${req.operation} is not mutated`);
   const pod = req.object as V1Pod;
@@ -79,9 +83,12 @@ export async function mutate(req: AdmissionRequest, ctx: AdmissionContext, given
   const kept = group === undefined ? undefined : templates!.answer(group, pod, req.uid, startOffset);
   if (kept) return kept;
   const outside: Outside = { consulted: false };
-  const outcome = await injectReviewed(req, pod, namespace, ctx, outside, givenUp);
-  if (group !== undefined) templates!.settle(group, pod, outcome, outside.consulted, outside.startOffset);
-  return outcome;
+  const settled = (outcome: Outcome) => {
+    if (group !== undefined) templates!.settle(group, pod, outcome, outside.consulted, outside.startOffset);
+    return outcome;
+  };
+  const outcome = injectReviewed(req, pod, namespace, ctx, outside, givenUp);
+  return outcome instanceof Promise ? outcome.then(settled) : settled(outcome);
 }
 
 /** What an answer depended on besides the pod, its namespace and the config: lookups (so it
@@ -91,14 +98,21 @@ interface Outside {
   startOffset?: string;
 }
 
-/** The injection answer to one pod, and in `outside` what else it depended on. */
-async function injectReviewed(req: AdmissionRequest, pod: V1Pod, namespace: string | undefined, ctx: AdmissionContext, outside: Outside, givenUp?: () => AbortSignal): Promise<Outcome> {
+/** The injection answer to one pod, and in `outside` what else it depended on: waits only
+ *  when the pod needs a registry, a RuntimeClass or namespace labels. */
+function injectReviewed(req: AdmissionRequest, pod: V1Pod, namespace: string | undefined, ctx: AdmissionContext, outside: Outside, givenUp?: () => AbortSignal): Decided {
   const prepared = preparePod(pod, ctx.config, namespace, ctx.nativeSidecars);
+  const registry = prepared.imageLookups.length > 0 && ctx.images !== undefined && ctx.config.registry.enabled;
+  if (registry || prepared.placement || debugNeedsLabels(prepared, ctx)) return lookedUp(req, prepared, namespace, ctx, outside, registry, givenUp);
+  return injected(req, prepared, namespace, ctx, outside, {}, { allowFrom: debugAllowFrom(ctx.config, undefined) });
+}
 
+/** What the pod needs from outside it, then its injection. */
+async function lookedUp(req: AdmissionRequest, prepared: PreparedPod, namespace: string | undefined, ctx: AdmissionContext, outside: Outside, registry: boolean, givenUp?: () => AbortSignal): Promise<Outcome> {
+  outside.consulted = true;
   let imageCommands: Record<string, string[]> | undefined;
-  if (prepared.imageLookups.length && ctx.images && ctx.config.registry.enabled) {
-    outside.consulted = true;
-    const answers = await ctx.images.commands(pod, namespace, prepared.imageLookups, givenUp?.());
+  if (registry) {
+    const answers = await ctx.images!.commands(prepared.original, namespace, prepared.imageLookups, givenUp?.());
     imageCommands = {};
     for (const [container, answer] of Object.entries(answers)) {
       if (answer instanceof Error) prepared.errors.push(`container ${container}: ${answer.message}; set annotation podhooks.io/entrypoint.${container} or add command to the container`);
@@ -106,15 +120,27 @@ async function injectReviewed(req: AdmissionRequest, pod: V1Pod, namespace: stri
     }
   }
   // Not an annotation problem: denied in invalidAnnotations warn mode too.
-  if (prepared.placement) outside.consulted = true;
   const placement = await checkRuntimeClass(prepared.placement, ctx);
   if (placement.error) return denyPlacement(req.uid, placement.error);
-  const debugNetwork = await debugExposure(prepared, ctx, namespace, outside);
+  const debugNetwork = await debugExposure(prepared, ctx, namespace);
+  return injected(req, prepared, namespace, ctx, outside, { imageCommands, placementWarnings: placement.warnings }, debugNetwork);
+}
+
+function injected(
+  req: AdmissionRequest,
+  prepared: PreparedPod,
+  namespace: string | undefined,
+  ctx: AdmissionContext,
+  outside: Outside,
+  looked: { imageCommands?: Record<string, string[]>; placementWarnings?: string[] },
+  debugNetwork: { allowFrom?: string; warning?: string },
+): Outcome {
+  const pod = prepared.original;
   const result = injectPrepared(prepared, {
     config: ctx.config,
     nativeSidecars: ctx.nativeSidecars,
     namespace,
-    imageCommands,
+    imageCommands: looked.imageCommands,
     debugAllowFrom: debugNetwork.allowFrom,
     // Called by injection only when it really adds the authz container (not for whitelisted-only
     // ports, denials, or a reinvocation that keeps the offset the pod already has).
@@ -139,7 +165,7 @@ async function injectReviewed(req: AdmissionRequest, pod: V1Pod, namespace: stri
   // (terminationMessagePath, fieldRef apiVersion, ...); the same plan means no change.
   const status = (p: V1Pod) => p.metadata?.annotations?.[A.status];
   if (prepared.previous && status(result.pod) === status(pod)) return allow(req.uid, 'already injected');
-  const warnings = [...result.warnings, ...placement.warnings, ...(debugNetwork.warning ? [debugNetwork.warning] : [])];
+  const warnings = [...result.warnings, ...(looked.placementWarnings ?? []), ...(debugNetwork.warning ? [debugNetwork.warning] : [])];
   return patched(req, pod, result.pod, warnings, result.placement, statusFindings(result));
 }
 
@@ -166,15 +192,20 @@ function patched(req: AdmissionRequest, pod: V1Pod, injected: V1Pod, warnings: s
   };
 }
 
+/** Whether the debug port's exposure depends on the namespace's labels (config allows the
+ *  pod network only to labelled namespaces, and the pod asks for debug). */
+function debugNeedsLabels(prepared: PreparedPod, ctx: AdmissionContext): boolean {
+  const net = ctx.config.debug.network;
+  return Boolean(prepared.parsed?.spec.debug && net.allowFrom && !net.allNamespaces);
+}
+
 /**
  * Where the debug port listens: on 127.0.0.1 (kubectl port-forward), or on the pod network
  * from debug.network.allowFrom only when the config or the namespace's label allows it.
  * Labels that cannot be read keep it private, and the answer says so.
  */
-async function debugExposure(prepared: PreparedPod, ctx: AdmissionContext, namespace: string | undefined, outside: Outside): Promise<{ allowFrom?: string; warning?: string }> {
-  const net = ctx.config.debug.network;
-  if (!prepared.parsed?.spec.debug || !net.allowFrom || net.allNamespaces) return { allowFrom: debugAllowFrom(ctx.config, undefined) };
-  outside.consulted = true;
+async function debugExposure(prepared: PreparedPod, ctx: AdmissionContext, namespace: string | undefined): Promise<{ allowFrom?: string; warning?: string }> {
+  if (!debugNeedsLabels(prepared, ctx)) return { allowFrom: debugAllowFrom(ctx.config, undefined) };
   const privately = 'podhooks debug: port stays on 127.0.0.1 (kubectl port-forward);';
   if (!namespace || !ctx.namespaces) return { warning: `${privately} namespace labels cannot be read` };
   try {
@@ -248,20 +279,18 @@ function shortWarning(text: string): string {
 
 const warningText = (f: Finding) => shortWarning(`podhooks ${f.rule}: ${f.summary ?? f.message}`);
 
-export async function validate(req: AdmissionRequest, ctx: AdmissionContext): Promise<Outcome> {
+export function validate(req: AdmissionRequest, ctx: AdmissionContext): Decided {
   const subject = subjectOf(req);
   if ('skip' in subject) return allow(req.uid, subject.skip);
-  const ns: NamespaceFacts = {};
-  if (subject.namespace && needsNamespaceFacts(subject, ctx.config)) {
-    if (!ctx.namespaces) ns.error = 'podhooks has no cluster access to read namespace labels';
-    else {
-      try {
-        ns.labels = await ctx.namespaces.labels(subject.namespace);
-      } catch (err) {
-        ns.error = (err as Error).message;
-      }
-    }
-  }
+  if (!subject.namespace || !needsNamespaceFacts(subject, ctx.config)) return judged(req, subject, {}, ctx);
+  if (!ctx.namespaces) return judged(req, subject, { error: 'podhooks has no cluster access to read namespace labels' }, ctx);
+  return ctx.namespaces.labels(subject.namespace).then(
+    (labels) => judged(req, subject, { labels }, ctx),
+    (err: Error) => judged(req, subject, { error: err.message }, ctx),
+  );
+}
+
+function judged(req: AdmissionRequest, subject: Subject, ns: NamespaceFacts, ctx: AdmissionContext): Outcome {
   const { exempt, findings } = judge(subject, ns, ctx.config);
   if (exempt) return allow(req.uid, exempt);
   if (findings.length === 0) return allow(req.uid);

@@ -3,7 +3,7 @@
 // no per-request object copies; the decision log line goes to an async destination.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseContentType } from 'content-type';
-import type { AdmissionContext, Outcome } from '../admission/handlers';
+import type { AdmissionContext, Decided, Outcome } from '../admission/handlers';
 import { BadReviewError, parseReview, serialiseReview, serialiseStatus, type AdmissionRequest } from '../admission/review';
 import type { Logger } from '../log';
 import type { Metrics } from '../metrics';
@@ -11,7 +11,7 @@ import type { Metrics } from '../metrics';
 export type Webhook = 'mutate' | 'validate' | 'placement';
 /** `givenUp()` is a signal that fires when the apiserver gives up on the review: work done for
  *  it should stop. Made on the first call (a decision that waits on nothing never calls it). */
-export type Decide = (req: AdmissionRequest, ctx: AdmissionContext, givenUp?: () => AbortSignal) => Promise<Outcome>;
+export type Decide = (req: AdmissionRequest, ctx: AdmissionContext, givenUp?: () => AbortSignal) => Decided;
 
 export interface AdmissionHttpOptions {
   ctx: AdmissionContext;
@@ -125,7 +125,7 @@ export function createAdmissionHandler(opts: AdmissionHttpOptions) {
   // The labelled series of one webhook and decision, looked up once (prom-client hashes
   // the label object on every call otherwise).
   const series = new Map<string, { requests: { inc(): void }; duration: { observe(seconds: number): void } }>();
-  const answered = (webhook: Webhook, decision: Outcome['decision']) => {
+  const seriesOf = (webhook: Webhook, decision: Outcome['decision']) => {
     const key = `${webhook} ${decision}`;
     let s = series.get(key);
     if (!s) series.set(key, (s = { requests: metrics.requests.labels({ webhook, decision }), duration: metrics.duration.labels({ webhook, decision }) }));
@@ -179,41 +179,52 @@ export function createAdmissionHandler(opts: AdmissionHttpOptions) {
         if (err instanceof BadReviewError) return fail(res, webhook, err.httpStatus, 'bad-review', err.message, err.uid);
         return fail(res, webhook, 400, 'bad-review', (err as Error).message);
       }
+      const answered = (outcome: Outcome) => {
+        reply(res, 200, serialiseReview(outcome.response), opts.draining());
+        const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+        const counted = seriesOf(webhook, outcome.decision);
+        counted.requests.inc();
+        counted.duration.observe(seconds);
+        if (outcome.placement && request.dryRun !== true) metrics.placements.inc({ runtime_class: outcome.placement });
+        const level = quiet(outcome) ? 'debug' : 'info';
+        if (logger.isLevelEnabled(level)) {
+          logger[level](
+            {
+              webhook,
+              uid: request.uid,
+              namespace: request.namespace,
+              name: request.name || (request.object as { metadata?: { generateName?: string } })?.metadata?.generateName,
+              operation: request.operation,
+              decision: outcome.decision,
+              reason: outcome.reason,
+              dryRun: request.dryRun === true,
+              durationMs: Math.round(seconds * 1e6) / 1e3,
+            },
+            'admission decision',
+          );
+        }
+        opts.onDecision?.(webhook, request, outcome);
+      };
+      const failed = (err: Error) => {
+        // A bug, not bad input: answer 500 with the uid so the apiserver's failurePolicy applies.
+        metrics.requests.inc({ webhook, decision: 'error' });
+        logger.error({ webhook, uid: request.uid, err: err.stack ?? err.message }, 'admission handler failed');
+        reply(res, 500, serialiseStatus(500, `podhooks internal error for request ${request.uid}: ${err.message}`), opts.draining());
+      };
       const cancel = givesUp(req, res);
-      opts.decide[webhook](request, opts.ctx, cancel.signal).finally(cancel.done).then(
-        (outcome) => {
-          reply(res, 200, serialiseReview(outcome.response), opts.draining());
-          const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-          const counted = answered(webhook, outcome.decision);
-          counted.requests.inc();
-          counted.duration.observe(seconds);
-          if (outcome.placement && request.dryRun !== true) metrics.placements.inc({ runtime_class: outcome.placement });
-          const level = quiet(outcome) ? 'debug' : 'info';
-          if (logger.isLevelEnabled(level)) {
-            logger[level](
-              {
-                webhook,
-                uid: request.uid,
-                namespace: request.namespace,
-                name: request.name || (request.object as { metadata?: { generateName?: string } })?.metadata?.generateName,
-                operation: request.operation,
-                decision: outcome.decision,
-                reason: outcome.reason,
-                dryRun: request.dryRun === true,
-                durationMs: Math.round(seconds * 1e6) / 1e3,
-              },
-              'admission decision',
-            );
-          }
-          opts.onDecision?.(webhook, request, outcome);
-        },
-        (err: Error) => {
-          // A bug, not bad input: answer 500 with the uid so the apiserver's failurePolicy applies.
-          metrics.requests.inc({ webhook, decision: 'error' });
-          logger.error({ webhook, uid: request.uid, err: err.stack ?? err.message }, 'admission handler failed');
-          reply(res, 500, serialiseStatus(500, `podhooks internal error for request ${request.uid}: ${err.message}`), opts.draining());
-        },
-      );
+      let decided: Decided;
+      try {
+        decided = opts.decide[webhook](request, opts.ctx, cancel.signal);
+      } catch (err) {
+        cancel.done();
+        return failed(err as Error);
+      }
+      // Most decisions wait on nothing and are answered here, with no promise round trips.
+      if (decided instanceof Promise) decided.finally(cancel.done).then(answered, failed);
+      else {
+        cancel.done();
+        answered(decided);
+      }
     });
   };
 }
