@@ -14,6 +14,7 @@ import type { NamespaceFacts } from '../validate/admitted';
 import { judge, needsNamespaceFacts } from '../validate/judge';
 import type { Finding } from '../validate/policy';
 import { subjectOf, type Subject } from '../validate/subject';
+import { checkRuntimeClass, debugExposure, debugNeedsLabels, type ImageConfigSource, type NamespaceLabelSource, type RuntimeClassSource } from './outside';
 import type { AdmissionRequest, AdmissionResponse } from './review';
 import type { TemplateCache } from './template-cache';
 
@@ -27,22 +28,6 @@ export interface Outcome {
   reason?: string;
   /** The runtime class placement assigned (metrics). */
   placement?: string;
-}
-
-export interface ImageConfigSource {
-  /** ENTRYPOINT(+CMD) per container, each answer or an Error whose message says what failed.
-   *  `signal` fires when the apiserver stops waiting: lookups stop too. */
-  commands(pod: V1Pod, namespace: string | undefined, lookups: PreparedPod['imageLookups'], signal?: AbortSignal): Promise<Record<string, string[] | Error>>;
-}
-
-export interface RuntimeClassSource {
-  /** Bounded in time; rejects with a message when the API cannot answer. */
-  exists(name: string): Promise<boolean>;
-}
-
-export interface NamespaceLabelSource {
-  /** Bounded in time; rejects with a message when the labels cannot be had. */
-  labels(namespace: string): Promise<Record<string, string>>;
 }
 
 export interface AdmissionContext {
@@ -103,7 +88,7 @@ interface Outside {
 function injectReviewed(req: AdmissionRequest, pod: V1Pod, namespace: string | undefined, ctx: AdmissionContext, outside: Outside, givenUp?: () => AbortSignal): Decided {
   const prepared = preparePod(pod, ctx.config, namespace, ctx.nativeSidecars);
   const registry = prepared.imageLookups.length > 0 && ctx.images !== undefined && ctx.config.registry.enabled;
-  if (registry || prepared.placement || debugNeedsLabels(prepared, ctx)) return lookedUp(req, prepared, namespace, ctx, outside, registry, givenUp);
+  if (registry || prepared.placement || debugNeedsLabels(prepared, ctx.config)) return lookedUp(req, prepared, namespace, ctx, outside, registry, givenUp);
   return injected(req, prepared, namespace, ctx, outside, {}, { allowFrom: debugAllowFrom(ctx.config, undefined) });
 }
 
@@ -120,9 +105,9 @@ async function lookedUp(req: AdmissionRequest, prepared: PreparedPod, namespace:
     }
   }
   // Not an annotation problem: denied in invalidAnnotations warn mode too.
-  const placement = await checkRuntimeClass(prepared.placement, ctx);
+  const placement = await checkRuntimeClass(prepared.placement, ctx.runtimeClasses);
   if (placement.error) return denyPlacement(req.uid, placement.error);
-  const debugNetwork = await debugExposure(prepared, ctx, namespace);
+  const debugNetwork = await debugExposure(prepared, ctx.config, ctx.namespaces, namespace);
   return injected(req, prepared, namespace, ctx, outside, { imageCommands, placementWarnings: placement.warnings }, debugNetwork);
 }
 
@@ -192,29 +177,6 @@ function patched(req: AdmissionRequest, pod: V1Pod, injected: V1Pod, warnings: s
   };
 }
 
-/** Whether the debug port's exposure depends on the namespace's labels (config allows the
- *  pod network only to labelled namespaces, and the pod asks for debug). */
-function debugNeedsLabels(prepared: PreparedPod, ctx: AdmissionContext): boolean {
-  const net = ctx.config.debug.network;
-  return Boolean(prepared.parsed?.spec.debug && net.allowFrom && !net.allNamespaces);
-}
-
-/**
- * Where the debug port listens: on 127.0.0.1 (kubectl port-forward), or on the pod network
- * from debug.network.allowFrom only when the config or the namespace's label allows it.
- * Labels that cannot be read keep it private, and the answer says so.
- */
-async function debugExposure(prepared: PreparedPod, ctx: AdmissionContext, namespace: string | undefined): Promise<{ allowFrom?: string; warning?: string }> {
-  if (!debugNeedsLabels(prepared, ctx)) return { allowFrom: debugAllowFrom(ctx.config, undefined) };
-  const privately = 'podhooks debug: port stays on 127.0.0.1 (kubectl port-forward);';
-  if (!namespace || !ctx.namespaces) return { warning: `${privately} namespace labels cannot be read` };
-  try {
-    return { allowFrom: debugAllowFrom(ctx.config, await ctx.namespaces.labels(namespace)) };
-  } catch (err) {
-    return { warning: `${privately} ${(err as Error).message}` };
-  }
-}
-
 /**
  * A forged or foreign podhooks.io/status was ignored, or its runtime class record was:
  * recorded like a policy warning (log line, metric, Event, audit annotation).
@@ -223,19 +185,6 @@ function statusFindings(ignored: { untrustedStatus?: string; keptRuntimeClass?: 
   const message = ignored.untrustedStatus ? `ignored, injected as if absent: ${ignored.untrustedStatus}` : ignored.keptRuntimeClass;
   if (!message) return undefined;
   return [{ rule: 'untrusted-status', action: 'warn', field: `metadata.annotations['${A.status}']`, message }];
-}
-
-/** Placement may only assign a RuntimeClass that exists; without cluster access it says it could not check. */
-async function checkRuntimeClass(plan: PlacementPlan | undefined, ctx: AdmissionContext): Promise<{ error?: string; warnings: string[] }> {
-  if (!plan) return { warnings: [] };
-  const what = `RuntimeClass "${plan.runtimeClass}" (validation.placement.sandboxRuntimeClass)`;
-  if (!ctx.runtimeClasses) return { warnings: [`podhooks placement: could not check that RuntimeClass "${plan.runtimeClass}" exists (no cluster access)`] };
-  try {
-    if (await ctx.runtimeClasses.exists(plan.runtimeClass)) return { warnings: [] };
-    return { error: `placement: ${what} does not exist, so the offline pod (metadata.labels[${plan.label}]="${plan.value}") cannot be placed in the sandbox. Fix: create the RuntimeClass, or correct validation.placement.sandboxRuntimeClass`, warnings: [] };
-  } catch (err) {
-    return { error: `placement: cannot check that ${what} exists: ${(err as Error).message}; the offline pod is not admitted without its sandbox`, warnings: [] };
-  }
 }
 
 /**
@@ -256,7 +205,7 @@ export async function mutatePlacement(req: AdmissionRequest, ctx: AdmissionConte
     return deny(req.uid, `podhooks: ${err.message}`);
   }
   if (!placed.plan) return allow(req.uid, 'placement: nothing to assign');
-  const check = await checkRuntimeClass(placed.plan, ctx);
+  const check = await checkRuntimeClass(placed.plan, ctx.runtimeClasses);
   if (check.error) return denyPlacement(req.uid, check.error);
   // A status injection would not trust is not extended: it is replaced, and that is said.
   const ignored = placed.untrustedStatus ? [`podhooks: ${A.status} was ignored: ${placed.untrustedStatus}`] : [];

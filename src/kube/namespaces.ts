@@ -1,6 +1,6 @@
 // Namespace labels for policy (debug mode needs podhooks.io/debug=allowed), read through
 // a small TTL cache so a burst of pods costs one API call, bounded in time and in size.
-import type { NamespaceLabelSource } from '../admission/handlers';
+import type { NamespaceLabelSource } from '../admission/outside';
 import { withTimeout, type Cluster } from './cluster';
 import { deadline } from './deadline';
 

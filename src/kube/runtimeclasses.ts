@@ -3,7 +3,7 @@
 // class created after the first denial is seen soon, and a burst of offline pods still
 // costs one call); every read is bounded by the API timeout.
 import type { NodeV1Api } from '@kubernetes/client-node';
-import type { RuntimeClassSource } from '../admission/handlers';
+import type { RuntimeClassSource } from '../admission/outside';
 import { withTimeout, type Cluster } from './cluster';
 import { deadline } from './deadline';
 

@@ -2,7 +2,7 @@
 // command, the command it would run (ENTRYPOINT, plus CMD when the spec sets no args),
 // with credentials from the pod's imagePullSecrets when podhooks can read them.
 import type { V1Pod } from '@kubernetes/client-node';
-import type { ImageConfigSource } from '../admission/handlers';
+import type { ImageConfigSource } from '../admission/outside';
 import type { Cluster } from '../kube/cluster';
 import { withTimeout } from '../kube/cluster';
 import { deadline } from '../kube/deadline';
