@@ -4,7 +4,6 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { Config } from '../config';
 import { A } from '../mutate/annotations';
 import { startOffsetValue } from '../mutate/authz';
-import { debugAllowFrom } from '../mutate/debug';
 import { injectPrepared, preparePod, type PreparedPod } from '../mutate/inject';
 import { copyOnWritePatch } from '../mutate/patch';
 import { placeOnly } from '../mutate/place-only';
@@ -14,7 +13,7 @@ import type { NamespaceFacts } from '../validate/admitted';
 import { judge, needsNamespaceFacts } from '../validate/judge';
 import type { Finding } from '../validate/policy';
 import { subjectOf, type Subject } from '../validate/subject';
-import { checkRuntimeClass, debugExposure, debugNeedsLabels, type ImageConfigSource, type NamespaceLabelSource, type RuntimeClassSource } from './outside';
+import { checkRuntimeClass, debugExposure, debugExposureByConfig, debugNeedsLabels, type ImageConfigSource, type NamespaceLabelSource, type RuntimeClassSource } from './outside';
 import type { AdmissionRequest, AdmissionResponse } from './review';
 import type { TemplateCache } from './template-cache';
 
@@ -89,7 +88,7 @@ function injectReviewed(req: AdmissionRequest, pod: V1Pod, namespace: string | u
   const prepared = preparePod(pod, ctx.config, namespace, ctx.nativeSidecars);
   const registry = prepared.imageLookups.length > 0 && ctx.images !== undefined && ctx.config.registry.enabled;
   if (registry || prepared.placement || debugNeedsLabels(prepared, ctx.config)) return lookedUp(req, prepared, namespace, ctx, outside, registry, givenUp);
-  return injected(req, prepared, namespace, ctx, outside, {}, { allowFrom: debugAllowFrom(ctx.config, undefined) });
+  return injected(req, prepared, namespace, ctx, outside, {}, debugExposureByConfig(ctx.config));
 }
 
 /** What the pod needs from outside it, then its injection. */

@@ -30,13 +30,18 @@ export function debugNeedsLabels(prepared: PreparedPod, config: Config): boolean
   return Boolean(prepared.parsed?.spec.debug && net.allowFrom && !net.allNamespaces);
 }
 
+/** Where the debug port listens when the namespace's labels do not matter (debugNeedsLabels false). */
+export function debugExposureByConfig(config: Config): { allowFrom?: string } {
+  return { allowFrom: debugAllowFrom(config, undefined) };
+}
+
 /**
  * Where the debug port listens: on 127.0.0.1 (kubectl port-forward), or on the pod network
  * from debug.network.allowFrom only when the config or the namespace's label allows it.
  * Labels that cannot be read keep it private, and the answer says so.
  */
 export async function debugExposure(prepared: PreparedPod, config: Config, namespaces: NamespaceLabelSource | undefined, namespace: string | undefined): Promise<{ allowFrom?: string; warning?: string }> {
-  if (!debugNeedsLabels(prepared, config)) return { allowFrom: debugAllowFrom(config, undefined) };
+  if (!debugNeedsLabels(prepared, config)) return debugExposureByConfig(config);
   const privately = 'podhooks debug: port stays on 127.0.0.1 (kubectl port-forward);';
   if (!namespace || !namespaces) return { warning: `${privately} namespace labels cannot be read` };
   try {
