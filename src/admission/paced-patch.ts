@@ -12,9 +12,11 @@ const OFFSET_SLOT = `"path":"/metadata/annotations/${A.authzOffset.replaceAll('/
 /** A base64 text, renameable when the kept pod has a token volume. */
 type Part = { with(token: string | undefined): string };
 
+/** The three encodings of what follows the offset hold its base64 three times over (a
+ *  paced entry costs ~4× its patch in memory); their bytes are views of one Buffer. */
 function part(bytes: Buffer, token: string | undefined): Part {
   const base64 = bytes.toString('base64');
-  return token === undefined ? { with: () => base64 } : new RenameablePatch(base64, token);
+  return token === undefined ? { with: () => base64 } : new RenameablePatch(base64, token, bytes);
 }
 
 export class PacedPatch {

@@ -39,11 +39,13 @@ export class RenameablePatch {
   /** Runs of whole 3-byte groups that hold the name, and where in each run it starts. */
   private readonly runs: { start: number; end: number; at: number[] }[] = [];
 
+  /** `bytes`: what `base64` encodes, when the caller has it (never written to). */
   constructor(
     private readonly base64: string,
     readonly token: string,
+    bytes?: Buffer,
   ) {
-    this.bytes = Buffer.from(base64, 'base64');
+    this.bytes = bytes ?? Buffer.from(base64, 'base64');
     for (let p = this.bytes.indexOf(token); p >= 0; p = this.bytes.indexOf(token, p + token.length)) {
       const start = p - (p % 3);
       const end = Math.min(Math.ceil((p + token.length) / 3) * 3, this.bytes.length);
