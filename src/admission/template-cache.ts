@@ -115,14 +115,15 @@ export class TemplateCache<T extends Answer> {
     const { patch, ...rest } = answer.response;
     // Replicas differ in the token volume's name: an answer that names it otherwise than as a
     // whole JSON string (or one in an annotation's JSON) could not be renamed, so it is not kept.
-    const patchJson = patch !== undefined && (token !== undefined || startOffset !== undefined) ? Buffer.from(patch, 'base64').toString() : undefined;
+    const patchBytes = patch !== undefined && (token !== undefined || startOffset !== undefined) ? Buffer.from(patch, 'base64') : undefined;
+    const patchJson = patchBytes?.toString();
     if (token !== undefined && !renameable(JSON.stringify({ ...answer, response: rest }), patchJson, token)) return this.counted('not-kept');
     const paced = startOffset === undefined || patchJson === undefined ? undefined : PacedPatch.of(patchJson, startOffset, token);
     if (startOffset !== undefined && !paced) return this.counted('not-kept');
     this.counted('miss');
     this.seen.delete(group);
     // The answer is shared by later reviews of the template: nothing may change it.
-    const entry: Entry<T> = { template: compileTemplate(pod), answer: deepFreeze(answer), token, patch: paced ?? (token !== undefined && patch !== undefined ? new RenameablePatch(patch, token) : undefined) };
+    const entry: Entry<T> = { template: compileTemplate(pod), answer: deepFreeze(answer), token, patch: paced ?? (token !== undefined && patch !== undefined ? new RenameablePatch(patch, token, patchBytes) : undefined) };
     const kept = [entry, ...(before ?? []).filter((e) => !matches(e.template, pod))].slice(0, Math.min(GROUP_SIZE, this.capacity));
     this.entries += kept.length - (before?.length ?? 0);
     this.groups.delete(group);
