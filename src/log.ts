@@ -4,9 +4,9 @@ import pino, { type Logger } from 'pino';
 
 export type { Logger };
 
-/** Lines are written to stdout in batches of this many bytes, or at the latest after FLUSH_MS. */
-export const LOG_BATCH_BYTES = 4096;
-export const LOG_FLUSH_MS = 100;
+/** Lines are written to stdout in batches of this many bytes, or at the latest after LOG_FLUSH_MS. */
+const LOG_BATCH_BYTES = 4096;
+const LOG_FLUSH_MS = 100;
 
 export function createLogger(level: string, sync = false): Logger {
   // Batched: each write is a hop to libuv's thread pool and back, and a line per write
