@@ -28,6 +28,7 @@ export class Metrics {
   readonly certReloads = this.counter('podhooks_certificate_reloads_total', 'Serving certificate reloads, by result.', ['result']);
   readonly connectionsDropped = this.counter('podhooks_connections_dropped_total', 'Connections closed at accept because server.maxConnections (webhook port) or the metrics port limit was reached.', ['port']);
   readonly templateCache = this.counter('podhooks_mutate_template_cache_total', '/mutate reviews by what the per-template answer cache did: hit (answered from it), miss (injected; a template\'s answer is kept from its second pod on), not-kept (the answer used a registry, RuntimeClass or namespace label lookup, or the pod was too large or deep, or its answer names the token volume or sets the authz start offset in a way that cannot be filled in per pod).', ['result']);
+  readonly templateRecalled = this.counter('podhooks_mutate_template_cache_recalled_total', 'Of the template cache\'s hits, those recognised from the review\'s bytes before it was parsed (a kept review\'s replica: the same bytes but for the review uid, the token volume name and managedFields times).');
   readonly certExpiry = this.gauge('podhooks_certificate_expiry_timestamp_seconds', 'notAfter of the serving certificate in use.');
 
   private counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {

@@ -54,8 +54,9 @@ function isPod(req: AdmissionRequest): boolean {
 export type Decided = Outcome | Promise<Outcome>;
 
 /** `givenUp()`: a signal that fires when the apiserver gives up on this review (its timeout, or it
- *  closed the connection); asked for only when the answer waits on a registry. */
-export function mutate(req: AdmissionRequest, ctx: AdmissionContext, givenUp?: () => AbortSignal): Decided {
+ *  closed the connection); asked for only when the answer waits on a registry. `body`: the
+ *  review's bytes, kept with a kept answer so that replicas are answered before parsing. */
+export function mutate(req: AdmissionRequest, ctx: AdmissionContext, givenUp?: () => AbortSignal, body?: Buffer): Decided {
   if (!isPod(req)) return allow(req.uid, `kind ${req.kind.kind} is not mutated`);
   if (req.operation !== 'CREATE') return allow(req.uid, `operation ${req.operation} is not mutated`);
   const pod = req.object as V1Pod;
@@ -68,11 +69,27 @@ export function mutate(req: AdmissionRequest, ctx: AdmissionContext, givenUp?: (
   if (kept) return kept;
   const outside: Outside = { consulted: false };
   const settled = (outcome: Outcome) => {
-    if (group !== undefined) templates!.settle(group, pod, outcome, outside.consulted, outside.startOffset);
+    if (group !== undefined) templates!.settle(group, pod, outcome, outside.consulted, outside.startOffset, body);
     return outcome;
   };
   const outcome = injectReviewed(req, pod, namespace, ctx, outside, givenUp);
   return outcome instanceof Promise ? outcome.then(settled) : settled(outcome);
+}
+
+/**
+ * /mutate's answer to a review that is a kept review's replica byte for byte, before it is
+ * parsed (./kept-review.ts): the request (the kept one with this review's uid; its object is
+ * the pod's metadata) and the answer; undefined when the review must be parsed.
+ */
+export function mutateRecalled(body: Buffer, ctx: AdmissionContext): { request: AdmissionRequest; outcome: Outcome } | undefined {
+  const recalled = ctx.templates?.enabled ? ctx.templates.recall(body) : undefined;
+  if (!recalled) return undefined;
+  const request = { ...recalled.request, uid: recalled.uid };
+  const pod = request.object as V1Pod;
+  const namespace = request.namespace || pod.metadata?.namespace;
+  const startOffset = ctx.authzOffset ? () => startOffsetValue(ctx.authzOffset!(pod, namespace, request.dryRun === true)) : undefined;
+  const outcome = ctx.templates!.answerRecalled(recalled, startOffset);
+  return outcome && { request, outcome };
 }
 
 /** What an answer depended on besides the pod, its namespace and the config: lookups (so it

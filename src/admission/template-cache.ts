@@ -9,9 +9,12 @@
 // offset is per pod: it is a slot in the kept answer, taken afresh for each replica
 // (./paced-patch.ts).
 import type { V1Pod } from '@kubernetes/client-node';
+import { deepFreeze } from '../freeze';
 import { LruCache } from '../lru';
 import { PREFIX } from '../mutate/annotations';
+import { KeptReview, type Replica } from './kept-review';
 import { PacedPatch } from './paced-patch';
+import type { AdmissionRequest } from './review';
 import { compileTemplate, jsonSize, matches, type Template } from './template-match';
 import { RenameablePatch, renameable, tokenVolumeOf } from './token-volume';
 
@@ -37,21 +40,32 @@ interface Entry<T> {
   token?: string;
   /** The patch, when a replica's differs: its token volume name, its authz start offset. */
   patch?: RenameablePatch | PacedPatch;
+  /** The review's bytes, when replicas can be recognised by them. */
+  review?: KeptReview;
+}
+
+/** A review recognised by its bytes: the kept request, the entry, the review's uid and token volume. */
+export interface Recalled<T> extends Replica {
+  request: AdmissionRequest;
+  entry: Entry<T>;
 }
 
 export class TemplateCache<T extends Answer> {
   /** Least recently used group first (Map keeps insertion order). */
   private readonly groups = new Map<string, Entry<T>[]>();
   private entries = 0;
+  /** Kept reviews by their length in bytes, newest first. */
+  private readonly reviews = new Map<number, { review: KeptReview; entry: Entry<T> }[]>();
   /** Groups injected once and not kept yet (the last `capacity` of them): a template is kept
    *  from its second pod on, so one-off templates (an Indexed Job's pods) do not churn the
    *  cache: keeping a pod costs a walk to freeze it and a promotion to V8's old heap. */
   private readonly seen: LruCache<string, true>;
 
-  /** `capacity`: templates kept (0 keeps none: every pod is injected). `counted` sees every lookup's result. */
+  /** `capacity`: templates kept (0 keeps none: every pod is injected). `counted` sees every
+   *  lookup's result, and whether a hit was recognised by its bytes (`recalled`). */
   constructor(
     readonly capacity: number,
-    private readonly counted: (result: TemplateLookup) => void = () => {},
+    private readonly counted: (result: TemplateLookup, recalled?: boolean) => void = () => {},
   ) {
     this.seen = new LruCache(capacity);
   }
@@ -90,19 +104,40 @@ export class TemplateCache<T extends Answer> {
     for (const e of entries) {
       // The incoming pod's token volume name, where it differs from the kept pod's.
       const renamed = e.token !== undefined && e.token !== token ? token : undefined;
-      if (!matches(e.template, pod, renamed && e.token, renamed)) continue;
-      const kept = e.patch;
-      if (kept instanceof PacedPatch && !startOffset) return undefined;
-      this.counted('hit');
-      const patch = kept instanceof PacedPatch ? kept.with(token, startOffset!) : kept ? kept.with(token) : e.answer.response.patch;
-      return { ...e.answer, response: { ...e.answer.response, uid, ...(patch === undefined ? {} : { patch }) } };
+      if (matches(e.template, pod, renamed && e.token, renamed)) return this.give(e, uid, token, startOffset);
     }
     return undefined;
   }
 
+  /** A review that is a kept review's replica byte for byte (./kept-review.ts), before it is
+   *  parsed: the kept request (the pod's metadata only) and what this review has of its own. */
+  recall(body: Buffer): Recalled<T> | undefined {
+    const reviews = this.reviews.get(body.length);
+    if (!reviews) return undefined;
+    for (const { review, entry } of reviews) {
+      const replica = review.replica(body);
+      if (replica) return { request: review.request, entry, ...replica };
+    }
+    return undefined;
+  }
+
+  /** The answer to a recalled review, as `answer` gives it. */
+  answerRecalled(r: Recalled<T>, startOffset?: () => string): T | undefined {
+    return this.give(r.entry, r.uid, r.token, startOffset, true);
+  }
+
+  private give(e: Entry<T>, uid: string, token: string | undefined, startOffset: (() => string) | undefined, recalled = false): T | undefined {
+    const kept = e.patch;
+    if (kept instanceof PacedPatch && !startOffset) return undefined;
+    this.counted('hit', recalled);
+    const patch = kept instanceof PacedPatch ? kept.with(token, startOffset!) : kept ? kept.with(token) : e.answer.response.patch;
+    return { ...e.answer, response: { ...e.answer.response, uid, ...(patch === undefined ? {} : { patch }) } };
+  }
+
   /** Records a computed answer; kept only if it depended on nothing but the pod, its namespace
-   *  and the config, and the authz start offset it set (`startOffset`, the annotation's value). */
-  settle(group: string, pod: V1Pod, answer: T, consultedOutside: boolean, startOffset?: string): void {
+   *  and the config, and the authz start offset it set (`startOffset`, the annotation's value).
+   *  `body`: the review's bytes, kept too so that replicas are recognised before parsing. */
+  settle(group: string, pod: V1Pod, answer: T, consultedOutside: boolean, startOffset?: string, body?: Buffer): void {
     if (consultedOutside) return this.counted('not-kept');
     const before = this.groups.get(group);
     if (!before && !this.seen.has(group)) {
@@ -123,8 +158,10 @@ export class TemplateCache<T extends Answer> {
     this.counted('miss');
     this.seen.delete(group);
     // The answer is shared by later reviews of the template: nothing may change it.
-    const entry: Entry<T> = { template: compileTemplate(pod), answer: deepFreeze(answer), token, patch: paced ?? (token !== undefined && patch !== undefined ? new RenameablePatch(patch, token, patchBytes) : undefined) };
+    const template = compileTemplate(pod);
+    const entry: Entry<T> = { template, answer: deepFreeze(answer), token, patch: paced ?? (token !== undefined && patch !== undefined ? new RenameablePatch(patch, token, patchBytes) : undefined) };
     const kept = [entry, ...(before ?? []).filter((e) => !matches(e.template, pod))].slice(0, Math.min(GROUP_SIZE, this.capacity));
+    for (const e of before ?? []) if (!kept.includes(e)) this.forget(e);
     this.entries += kept.length - (before?.length ?? 0);
     this.groups.delete(group);
     this.groups.set(group, kept);
@@ -132,7 +169,28 @@ export class TemplateCache<T extends Answer> {
       if (this.entries <= this.capacity) break;
       this.groups.delete(oldest);
       this.entries -= entries.length;
+      for (const e of entries) this.forget(e);
     }
+    const review = body && KeptReview.of(body, template, token);
+    if (review) this.remember(review, entry);
+  }
+
+  /** Indexed by length: a replica's review has its template's (every hole keeps its length). */
+  private remember(review: KeptReview, entry: Entry<T>): void {
+    entry.review = review;
+    const same = this.reviews.get(review.length) ?? [];
+    same.unshift({ review, entry });
+    // Many templates of one length: the oldest are then only found by parsing.
+    for (const dropped of same.splice(GROUP_SIZE)) dropped.entry.review = undefined;
+    this.reviews.set(review.length, same);
+  }
+
+  private forget(entry: Entry<T>): void {
+    const review = entry.review;
+    if (!review) return;
+    const same = this.reviews.get(review.length)!.filter((r) => r.entry !== entry);
+    if (same.length) this.reviews.set(review.length, same);
+    else this.reviews.delete(review.length);
   }
 }
 
@@ -148,10 +206,3 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-function deepFreeze<V>(value: V): V {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
-}

@@ -2,6 +2,7 @@
 // user's containers. One home for these paths; sidecars/ scripts use the same ones.
 import type { V1Container, V1SecurityContext } from '@kubernetes/client-node';
 import type { Config } from '../config';
+import { deepFreeze } from '../freeze';
 import { LruCache } from '../lru';
 
 /** Inside the tools image. */
@@ -67,13 +68,6 @@ export function perConfig<T extends object>(config: Config, key: string, make: (
 
 const CONSTANTS = new WeakMap<Config, LruCache<string, object>>();
 
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
-}
 
 /** Env var whose value is read from one of the pod's annotations by the kubelet. */
 export function annotationEnv(name: string, annotation: string) {

@@ -3,7 +3,7 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { mutate, mutatePlacement, validate, type AdmissionContext, type Outcome } from '../admission/handlers';
+import { mutate, mutatePlacement, mutateRecalled, validate, type AdmissionContext, type Outcome } from '../admission/handlers';
 import { TemplateCache, type TemplateLookup } from '../admission/template-cache';
 import { authzPacing } from '../authz/pacing';
 import { startPolicyAudit } from '../audit/serve';
@@ -41,7 +41,10 @@ function bound(server: HttpServer | HttpsServer, max: number, port: 'webhook' | 
 /** The per-template answers, each lookup counted (children bound once: no label lookup per review). */
 function templateCache(entries: number, metrics: Metrics): TemplateCache<Outcome> {
   const counters = new Map((['hit', 'miss', 'not-kept'] as TemplateLookup[]).map((r) => [r, metrics.templateCache.labels(r)]));
-  return new TemplateCache(entries, (result) => counters.get(result)!.inc());
+  return new TemplateCache(entries, (result, recalled) => {
+    counters.get(result)!.inc();
+    if (recalled) metrics.templateRecalled.inc();
+  });
 }
 
 function listen(server: HttpServer | HttpsServer, port: number, address: string): Promise<number> {
@@ -106,6 +109,7 @@ export async function startServer(config: Config, logger: Logger, metrics = new 
   const admission = createAdmissionHandler({
     ctx,
     decide: { mutate, validate, placement: mutatePlacement },
+    recall: { mutate: mutateRecalled },
     onDecision: policyAudit.onDecision,
     bodyLimitBytes: config.server.bodyLimitBytes,
     logger,

@@ -140,8 +140,12 @@ async function deployed(name: string, replicas: number, annotations: Record<stri
   );
 }
 
-/** podhooks_mutate_template_cache_total by result. */
-const templateLookups = async (): Promise<Record<string, number>> => Object.fromEntries([...(await metricsText(ph)).matchAll(/^podhooks_mutate_template_cache_total\{result="([a-z-]+)"\} (\d+)$/gm)].map((m) => [m[1], Number(m[2])]));
+/** podhooks_mutate_template_cache_total by result, and the hits recognised from the review's bytes. */
+const templateLookups = async (): Promise<Record<string, number>> => {
+  const text = await metricsText(ph);
+  const recalled = Number(/^podhooks_mutate_template_cache_recalled_total (\d+)$/m.exec(text)?.[1] ?? 0);
+  return { ...Object.fromEntries([...text.matchAll(/^podhooks_mutate_template_cache_total\{result="([a-z-]+)"\} (\d+)$/gm)].map((m) => [m[1], Number(m[2])])), recalled };
+};
 
 test('a Deployment scaled to 100 replicas yields 100 injected pods, injected once and answered from the template cache', async () => {
   const before = await templateLookups();
@@ -154,6 +158,9 @@ test('a Deployment scaled to 100 replicas yields 100 injected pods, injected onc
   // are one template: the first is remembered, the second kept, the rest answered from it.
   const after = await templateLookups();
   expect((after.hit ?? 0) - (before.hit ?? 0)).toBeGreaterThanOrEqual(98);
+  // The apiserver's reviews of one ReplicaSet's pods differ in their bytes only where replicas
+  // differ (review uid, token volume name, managedFields time): recognised before parsing.
+  expect(after.recalled - before.recalled).toBeGreaterThanOrEqual(97);
   // Each with its own token volume (kube-api-access-<random>), renamed in the kept answer.
   for (const p of pods) {
     const token = p.spec!.volumes!.find((v) => v.name.startsWith('kube-api-access-'))!.name;
@@ -173,6 +180,7 @@ test('an authz Deployment is answered from the template cache, and each replica 
   expect(pods.map((p) => p.spec!.initContainers?.[0]?.name)).toEqual(pods.map(() => 'podhooks-authz'));
   const after = await templateLookups();
   expect((after.hit ?? 0) - (before.hit ?? 0)).toBeGreaterThanOrEqual(REPLICAS - 2);
+  expect(after.recalled - before.recalled).toBeGreaterThanOrEqual(REPLICAS - 3);
   // One pacing token per pod, hit or not: offsets one interval apart after the burst.
   const offsets = pods.map((p) => Number(p.metadata!.annotations!['podhooks.io/authz-start-offset-ms']));
   expect(offsets.every(Number.isInteger)).toBe(true);

@@ -7,7 +7,7 @@ import type { Outcome } from '../../src/admission/handlers';
 import { parseConfig } from '../../src/config';
 import { silentLogger } from '../../src/log';
 import { Metrics } from '../../src/metrics';
-import { createAdmissionHandler, webhookForPath, type Decide } from '../../src/server/admission-http';
+import { createAdmissionHandler, webhookForPath, type Decide, type Recall } from '../../src/server/admission-http';
 
 const allowed = (uid: string): Outcome => ({ response: { uid, allowed: true }, decision: 'allowed' });
 
@@ -28,7 +28,14 @@ beforeAll(async () => {
     },
     placement: (req) => allowed(req.uid),
   };
-  const handle = createAdmissionHandler({ ctx: { config: parseConfig({}), nativeSidecars: true }, decide, bodyLimitBytes: 1 << 20, logger: silentLogger, metrics, draining: () => false });
+  // Recognised from the bytes before parsing: a review whose uid is "recalled"; one that makes the recall throw.
+  const recall: Recall = (body) => {
+    if (body.includes('"uid":"recall-throws"')) throw new Error('a bug in the recall');
+    if (!body.includes('"uid":"recalled"')) return undefined;
+    const request = { uid: 'recalled', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE' as const, object: {} };
+    return { request, outcome: { response: { uid: 'recalled', allowed: true, warnings: ['from the bytes'] }, decision: 'allowed' } };
+  };
+  const handle = createAdmissionHandler({ ctx: { config: parseConfig({}), nativeSidecars: true }, decide, recall: { mutate: recall }, bodyLimitBytes: 1 << 20, logger: silentLogger, metrics, draining: () => false });
   server = createServer((req, res) => handle(webhookForPath(req.url)!, req, res));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   port = (server.address() as AddressInfo).port;
@@ -72,4 +79,16 @@ test('a decision that throws or rejects is a 500 naming the request, and is coun
   expect(await errors()).toBe(before + 2);
   // The server still answers.
   expect((await post('/mutate', 'after')).status).toBe(200);
+});
+
+test('a review recalled from its bytes is answered and counted without a decision; a recall that throws costs only the parse', async () => {
+  const count = async () => (await metrics.registry.getSingleMetric('podhooks_admission_requests_total')!.get()).values.find((v) => v.labels.webhook === 'mutate' && v.labels.decision === 'allowed')?.value ?? 0;
+  const before = await count();
+  const recalled = await post('/mutate', 'recalled');
+  expect(recalled.body).toEqual({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: 'recalled', allowed: true, warnings: ['from the bytes'] } });
+  // Only /mutate recalls; the recall that throws falls back to the decision (no warnings).
+  expect((await post('/validate', 'recalled')).body).toMatchObject({ response: { uid: 'recalled', allowed: true } });
+  expect((await post('/validate', 'recalled')).body.response).not.toHaveProperty('warnings');
+  expect((await post('/mutate', 'recall-throws')).body).toEqual({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: 'recall-throws', allowed: true } });
+  expect(await count()).toBe(before + 2);
 });

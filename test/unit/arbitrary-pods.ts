@@ -123,3 +123,17 @@ export function deepFreeze<T>(o: T): T {
   }
   return o;
 }
+
+/** The replica `r` of `p`: its metadata, and the token volume the ServiceAccount admission plugin adds (its own name, mounted in every container). */
+export const withReplica = (p: V1Pod, { token, ...r }: Record<string, unknown>): V1Pod => {
+  const metadata: Record<string, unknown> = { ...p.metadata };
+  for (const [k, v] of Object.entries(r)) {
+    if (v === undefined) delete metadata[k];
+    else metadata[k] = v;
+  }
+  const name = `kube-api-access-${token}`;
+  const mounted = (cs: V1Container[] | undefined) => cs?.map((c) => ({ ...c, volumeMounts: [...(c.volumeMounts ?? []), { name, mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true }] }));
+  const spec = { ...p.spec!, containers: mounted(p.spec!.containers)!, initContainers: mounted(p.spec!.initContainers), volumes: [...(p.spec!.volumes ?? []), { name, projected: { defaultMode: 420, sources: [{ serviceAccountToken: { expirationSeconds: 3607, path: 'token' } }] } }] };
+  if (!spec.initContainers) delete spec.initContainers;
+  return JSON.parse(JSON.stringify({ ...p, metadata, spec }));
+};

@@ -2,14 +2,14 @@
 // template gets exactly the answer injecting it would give, with its own uid; answers that
 // consulted anything outside the pod are never reused; memory stays bounded.
 import fc from 'fast-check';
-import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import { mutate, type AdmissionContext, type Outcome } from '../../src/admission/handlers';
 import type { AdmissionRequest } from '../../src/admission/review';
 import { MAX_ENTRY_CHARS, TemplateCache, type TemplateLookup } from '../../src/admission/template-cache';
 import { jsonSize, MAX_DEPTH, sameTemplate } from '../../src/admission/template-match';
 import { tokenVolumeOf } from '../../src/admission/token-volume';
 import { parseConfig, type Config } from '../../src/config';
-import { pod } from './arbitrary-pods';
+import { pod, withReplica } from './arbitrary-pods';
 
 const json = <T>(x: T): T => JSON.parse(JSON.stringify(x));
 const review = (object: V1Pod, uid: string, extra: Partial<AdmissionRequest> = {}): AdmissionRequest => ({ uid, kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', namespace: object.metadata?.namespace, object, ...extra });
@@ -30,20 +30,6 @@ const replicaOf = fc.record({
   token: fc.stringMatching(/^[a-z0-9]{5}$/),
   managedFields: fc.option(fc.date({ min: new Date('2026-01-01'), max: new Date('2027-01-01'), noInvalidDate: true }).map((t) => [{ manager: 'kube-controller-manager', operation: 'Update', apiVersion: 'v1', time: t.toISOString(), fieldsType: 'FieldsV1', fieldsV1: {} }]), { nil: undefined }),
 });
-
-/** The replica `r` of `p`: its metadata, and the token volume the ServiceAccount admission plugin adds (its own name, mounted in every container). */
-const withReplica = (p: V1Pod, { token, ...r }: Record<string, unknown>): V1Pod => {
-  const metadata: Record<string, unknown> = { ...p.metadata };
-  for (const [k, v] of Object.entries(r)) {
-    if (v === undefined) delete metadata[k];
-    else metadata[k] = v;
-  }
-  const name = `kube-api-access-${token}`;
-  const mounted = (cs: V1Container[] | undefined) => cs?.map((c) => ({ ...c, volumeMounts: [...(c.volumeMounts ?? []), { name, mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true }] }));
-  const spec = { ...p.spec!, containers: mounted(p.spec!.containers)!, initContainers: mounted(p.spec!.initContainers), volumes: [...(p.spec!.volumes ?? []), { name, projected: { defaultMode: 420, sources: [{ serviceAccountToken: { expirationSeconds: 3607, path: 'token' } }] } }] };
-  if (!spec.initContainers) delete spec.initContainers;
-  return json({ ...p, metadata, spec });
-};
 
 const setups: [string, Config, boolean][] = [
   ['defaults, native sidecars', parseConfig({}), true],
