@@ -7,7 +7,8 @@
 // An answer that consulted anything outside the pod (an image's ENTRYPOINT from its
 // registry, RuntimeClasses, namespace labels) is never kept: those change. An authz start
 // offset is per pod: it is a slot in the kept answer, taken afresh for each replica
-// (./paced-patch.ts).
+// (./paced-patch.ts). The review a template is kept from is kept as bytes too, so that
+// most replicas are recognised before they are even parsed (./kept-review.ts).
 import type { V1Pod } from '@kubernetes/client-node';
 import { deepFreeze } from '../freeze';
 import { LruCache } from '../lru';
