@@ -1,7 +1,7 @@
 // The admission hot path: POST /mutate and POST /validate on bare node:http(s). Read the
 // body with an explicit limit, recognise a kept review's replica by its bytes (/mutate) or
-// parse once, decide, serialise once. No middleware chain,
-// no per-request object copies; the decision log line goes to an async destination.
+// parse once, decide, serialise once. No middleware chain, no per-request object copies;
+// the decision log line goes to an async destination.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseContentType } from 'content-type';
 import type { AdmissionContext, Decided, Outcome } from '../admission/handlers';
