@@ -63,9 +63,7 @@ export function mutate(req: AdmissionRequest, ctx: AdmissionContext, givenUp?: (
   const namespace = req.namespace || pod.metadata?.namespace;
   const templates = ctx.templates?.enabled ? ctx.templates : undefined;
   const group = templates?.groupOf(pod, namespace, ctx.nativeSidecars);
-  // The pod's own authz start offset: a pacing token, taken only when the pod gets the authz container.
-  const startOffset = ctx.authzOffset ? () => startOffsetValue(ctx.authzOffset!(pod, namespace, req.dryRun === true)) : undefined;
-  const kept = group === undefined ? undefined : templates!.answer(group, pod, req.uid, startOffset);
+  const kept = group === undefined ? undefined : templates!.answer(group, pod, req.uid, startOffsetOf(ctx, pod, namespace, req.dryRun));
   if (kept) return kept;
   const outside: Outside = { consulted: false };
   const settled = (outcome: Outcome) => {
@@ -86,10 +84,14 @@ export function mutateRecalled(body: Buffer, ctx: AdmissionContext): { request: 
   if (!recalled) return undefined;
   const request = { ...recalled.request, uid: recalled.uid };
   const pod = request.object as V1Pod;
-  const namespace = request.namespace || pod.metadata?.namespace;
-  const startOffset = ctx.authzOffset ? () => startOffsetValue(ctx.authzOffset!(pod, namespace, request.dryRun === true)) : undefined;
-  const outcome = ctx.templates!.answerRecalled(recalled, startOffset);
+  const outcome = ctx.templates!.answerRecalled(recalled, startOffsetOf(ctx, pod, request.namespace || pod.metadata?.namespace, request.dryRun));
   return outcome && { request, outcome };
+}
+
+/** Takes the pod's authz start offset for a kept answer: a pacing token, taken only when the
+ *  pod gets the authz container (the kept answer sets an offset). */
+function startOffsetOf(ctx: AdmissionContext, pod: V1Pod, namespace: string | undefined, dryRun: boolean | undefined): (() => string) | undefined {
+  return ctx.authzOffset ? () => startOffsetValue(ctx.authzOffset!(pod, namespace, dryRun === true)) : undefined;
 }
 
 /** What an answer depended on besides the pod, its namespace and the config: lookups (so it

@@ -15,9 +15,7 @@
 import { deepFreeze } from '../freeze';
 import type { AdmissionRequest } from './review';
 import { matches, type Template } from './template-match';
-import { tokenVolumeOf } from './token-volume';
-
-const TOKEN_PREFIX = 'kube-api-access-';
+import { TOKEN_PREFIX, tokenVolumeOf } from './token-volume';
 
 /** A hole's bytes: the request uid, the token volume name's suffix, or one the comparison
  *  leaves out (a managedFields time). */
@@ -36,7 +34,8 @@ export interface Replica {
 
 /** Printable ASCII but `"` and `\`: a JSON string's content that means itself. */
 const plain = (c: number) => c >= 0x20 && c < 0x7f && c !== 0x22 && c !== 0x5c;
-/** The ServiceAccount admission plugin's suffix: lower-case letters and digits. */
+/** The ServiceAccount admission plugin's suffix: lower-case letters and digits (as
+ *  token-volume.ts's TOKEN_VOLUME, tested a byte at a time). */
 const tokenChar = (c: number) => (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39);
 
 export class KeptReview {

@@ -3,9 +3,11 @@
 // kube-api-access-<5 random characters>, mounted in every container. A kept answer is given
 // to a replica with another one by renaming it in the patch, in place in the base64 text.
 
-const TOKEN_VOLUME = /^kube-api-access-[a-z0-9]{5}$/;
+/** Every token volume name: this, then 5 lower-case letters or digits. */
+export const TOKEN_PREFIX = 'kube-api-access-';
+const TOKEN_VOLUME = new RegExp(`^${TOKEN_PREFIX}[a-z0-9]{5}$`);
 /** Every token volume name has this many bytes (ASCII), so a rename never moves the rest. */
-const TOKEN_BYTES = 'kube-api-access-'.length + 5;
+const TOKEN_BYTES = TOKEN_PREFIX.length + 5;
 
 /** The pod's one token volume's name, or undefined (none, or more than one). */
 export function tokenVolumeOf(pod: { spec?: { volumes?: unknown } }): string | undefined {

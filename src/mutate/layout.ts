@@ -68,7 +68,6 @@ export function perConfig<T extends object>(config: Config, key: string, make: (
 
 const CONSTANTS = new WeakMap<Config, LruCache<string, object>>();
 
-
 /** Env var whose value is read from one of the pod's annotations by the kubelet. */
 export function annotationEnv(name: string, annotation: string) {
   return { name, valueFrom: { fieldRef: { fieldPath: `metadata.annotations['${annotation}']` } } };
