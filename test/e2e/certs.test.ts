@@ -298,7 +298,9 @@ test('two replicas in certificates.mode secret: one issues behind the Lease, bot
   );
   flowing = false;
   await Promise.all(workers);
-  const reloads = [a, b].map((r) => r.logs().filter((l) => l.msg === 'serving certificate reloaded').length);
+  const reloadsOf = () => [a, b].map((r) => r.logs().filter((l) => l.msg === 'serving certificate reloaded').length);
+  // Both serve the current certificate; their log lines reach stdout within 100 ms (batched writes, src/log.ts).
+  const reloads = (await eventually('both replicas to log their reloads', async () => (reloadsOf().every((n) => n >= 2) ? reloadsOf() : undefined), 5_000).catch(() => undefined)) ?? reloadsOf();
   console.log(`certs e2e (replica rotation): ${calls} webhook calls, ${cas.size - 1} rotations, ${served.size} certificates served, reloads per replica ${reloads.join('/')}, ${failures.length} failed`);
   expect(failures).toEqual([]);
   expect(reloads.every((n) => n >= 2)).toBe(true);

@@ -110,7 +110,7 @@ test('the periodic audit keeps them: untouched while nothing changes, updated wh
   await eventually('the Report of a namespace without violations to be deleted', async () => ((await reportOf('batch')) === undefined ? true : undefined));
   // Log lines reach stdout within 100 ms (batched writes, src/log.ts), maybe after the API saw the deletion.
   const deleted = (l: { msg?: string; deleted?: unknown }) => l.msg === 'audit reports written' && JSON.stringify(l.deleted) === '["batch"]';
-  await eventually('the deletion in the log', async () => (ph!.logs().some(deleted) ? true : undefined), 5_000);
+  await ph!.waitForLog(deleted, 5_000);
 });
 
 test('podhooks rejections --source reports lists the current violations from the Reports', () => {
